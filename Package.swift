@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "unetc",
+    products: [
+        .executable(name: "unetc", targets: ["unetc"]),
+        .library(name: "UNetCompiler", targets: ["UNetCompiler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CJSONC",
+            pkgConfig: "json-c",
+            providers: [.apt(["libjson-c-dev"])]
+        ),
+        .target(name: "UNetSpec", dependencies: ["CJSONC"]),
+        .target(name: "UNetIR", dependencies: ["UNetSpec"]),
+        .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR"]),
+        .executableTarget(
+            name: "unetc",
+            dependencies: [
+                "UNetCompiler",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "UNetSpecTests", dependencies: ["UNetSpec"]),
+        .testTarget(name: "UNetIRTests", dependencies: ["UNetIR", "UNetCompiler"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

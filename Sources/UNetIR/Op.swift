@@ -1,0 +1,192 @@
+/// Every operator the IR knows, with its attributes. `switch`es over `Op` are exhaustive, so adding
+/// an operator makes the compiler list every place that must handle it.
+public enum Op: Sendable, Equatable {
+    case input(name: String)
+    case conv2d(Conv2D)
+    case convTranspose2d(ConvTranspose2D)
+    case linear(out: Int, bias: Bool)
+    case matmul(transposeB: Bool)
+    case batchNorm(eps: Double)
+    case groupNorm(groups: Int, eps: Double, affine: Bool)
+    case layerNorm(eps: Double, affine: Bool)
+    case instanceNorm(eps: Double, affine: Bool)
+    case unary(UnaryOp)
+    case softmax(axis: Int)
+    case binary(BinaryOp)
+    /// `x * (1 + scale) + shift` with `scale, shift = chunk(e, 2, dim: 1)` broadcast over space.
+    case film
+    case concat(axis: Int)
+    case slice(axis: Int, start: Int, length: Int)
+    /// Target shape as written: `0` copies the input dimension, one `-1` is inferred.
+    case reshape(shape: [Int])
+    case transpose(perm: [Int])
+    case pool2d(Pool2D)
+    case globalPool(PoolKind)
+    case upsample(Upsample)
+    case pixelShuffle(factor: Int)
+    case channelShuffle(groups: Int)
+    case pad(Pad)
+    case crop(Crop)
+    case timestepEmbedding(TimestepEmbedding)
+    case attention(Attention)
+    case geglu(out: Int)
+    case labToRGB
+    /// `[B, C, H, W]` to `[B, H*W, C]`.
+    case toTokens
+    /// `[B, N, C]` back to `[B, C, H, W]`, with H and W taken from the second operand.
+    case fromTokens
+}
+
+public struct Conv2D: Sendable, Equatable {
+    public var out: Int
+    public var kernel: (Int, Int)
+    public var stride: (Int, Int)
+    public var pad: (Int, Int)
+    public var dilation: (Int, Int)
+    public var groups: Int
+    public var bias: Bool
+
+    public static func == (a: Conv2D, b: Conv2D) -> Bool {
+        a.out == b.out && a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad
+            && a.dilation == b.dilation && a.groups == b.groups && a.bias == b.bias
+    }
+}
+
+public struct ConvTranspose2D: Sendable, Equatable {
+    public var out: Int
+    public var kernel: (Int, Int)
+    public var stride: (Int, Int)
+    public var pad: (Int, Int)
+    public var outputPadding: (Int, Int)
+    public var dilation: (Int, Int)
+    public var groups: Int
+    public var bias: Bool
+
+    public static func == (a: ConvTranspose2D, b: ConvTranspose2D) -> Bool {
+        a.out == b.out && a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad
+            && a.outputPadding == b.outputPadding && a.dilation == b.dilation && a.groups == b.groups && a.bias == b.bias
+    }
+}
+
+public enum UnaryOp: Sendable, Equatable {
+    case identity
+    case relu
+    case relu6
+    case leakyRelu(slope: Double)
+    case silu
+    case gelu(tanhApproximation: Bool)
+    case sigmoid
+    case tanh
+    case clamp(min: Double?, max: Double?)
+    /// `x * factor + offset`.
+    case scale(factor: Double, offset: Double)
+}
+
+public enum BinaryOp: String, Sendable, Equatable {
+    case add, sub, mul, div
+}
+
+public enum PoolKind: String, Sendable, Equatable {
+    case max, average
+}
+
+public struct Pool2D: Sendable, Equatable {
+    public var kind: PoolKind
+    public var kernel: (Int, Int)
+    public var stride: (Int, Int)
+    public var pad: (Int, Int)
+    public var ceilMode: Bool
+
+    public static func == (a: Pool2D, b: Pool2D) -> Bool {
+        a.kind == b.kind && a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad && a.ceilMode == b.ceilMode
+    }
+}
+
+public struct Upsample: Sendable, Equatable {
+    public enum Mode: String, Sendable, Equatable { case nearest, bilinear }
+    public enum Target: Sendable, Equatable {
+        case scale(Int, Int)
+        case size(Int, Int)
+    }
+    public var mode: Mode
+    public var target: Target
+    public var alignCorners: Bool
+}
+
+public struct Pad: Sendable, Equatable {
+    public enum Mode: String, Sendable, Equatable { case zero, reflect, replicate }
+    public var left: Int, right: Int, top: Int, bottom: Int
+    public var mode: Mode
+    public var value: Double
+}
+
+public struct Crop: Sendable, Equatable {
+    public var height: Int, width: Int
+    /// nil: centred.
+    public var top: Int?, left: Int?
+}
+
+public struct TimestepEmbedding: Sendable, Equatable {
+    public var dim: Int
+    public var maxPeriod: Double
+    public var flipSinToCos: Bool
+    public var freqShift: Double
+}
+
+public struct Attention: Sendable, Equatable {
+    public var heads: Int
+    /// nil: channels / heads.
+    public var headDim: Int?
+    public var qkvBias: Bool
+    public var outBias: Bool
+}
+
+extension Op {
+    /// The operator's name as written in graph files.
+    public var name: String {
+        switch self {
+        case .input: "input"
+        case .conv2d: "conv2d"
+        case .convTranspose2d: "conv_transpose2d"
+        case .linear: "linear"
+        case .matmul: "matmul"
+        case .batchNorm: "batch_norm"
+        case .groupNorm: "group_norm"
+        case .layerNorm: "layer_norm"
+        case .instanceNorm: "instance_norm"
+        case .unary(let u):
+            switch u {
+            case .identity: "identity"
+            case .relu: "relu"
+            case .relu6: "relu6"
+            case .leakyRelu: "leaky_relu"
+            case .silu: "silu"
+            case .gelu: "gelu"
+            case .sigmoid: "sigmoid"
+            case .tanh: "tanh"
+            case .clamp: "clamp"
+            case .scale: "scale"
+            }
+        case .softmax: "softmax"
+        case .binary(let b): b.rawValue
+        case .film: "film"
+        case .concat: "concat"
+        case .slice: "slice"
+        case .reshape: "reshape"
+        case .transpose: "transpose"
+        case .pool2d(let p): p.kind == .max ? "max_pool2d" : "avg_pool2d"
+        case .globalPool(let k): k == .max ? "global_max_pool" : "global_avg_pool"
+        case .upsample: "upsample"
+        case .pixelShuffle: "pixel_shuffle"
+        case .channelShuffle: "channel_shuffle"
+        case .pad: "pad"
+        case .crop: "crop"
+        case .timestepEmbedding: "timestep_embedding"
+        case .attention: "attention"
+        case .geglu: "geglu"
+        case .labToRGB: "lab_to_rgb"
+        case .toTokens: "to_tokens"
+        case .fromTokens: "from_tokens"
+        }
+    }
+}
