@@ -153,7 +153,10 @@ public struct Lowering {
                 deps[i].append(i - 1)
             }
         }
-        guard let order = topologicalOrder(deps, steps: steps, context: context) else { return nil }
+        guard let order = topologicalOrder(deps, steps: steps, context: context) else {
+            for name in localIndex.keys { scope.define(name, .poisoned) }
+            return nil
+        }
 
         var results = [Value?](repeating: nil, count: steps.count)
         for i in order {
@@ -210,8 +213,10 @@ public struct Lowering {
             path.append(current)
             current = deps[current].first { pending.contains($0) } ?? current
         }
-        let cycle = path[(path.firstIndex(of: current) ?? 0)...].reversed() + [current]
-        let names = cycle.map { steps[$0].name ?? "#\($0)" }
+        // `path` follows "reads from" edges; data flows the other way. Start the loop at its earliest step.
+        var loop = Array(path[(path.firstIndex(of: current) ?? 0)...].reversed())
+        if let start = loop.firstIndex(of: loop.min() ?? 0) { loop = Array(loop[start...] + loop[..<start]) }
+        let names = (loop + loop.prefix(1)).map { steps[$0].name ?? "#\($0)" }
         error(steps[current].source, "cycle between steps: " + names.joined(separator: " -> "),
               step: context.namePrefix + (steps[current].name ?? "#\(current)"),
               hint: "a step cannot depend on its own output, directly or through others")
@@ -305,7 +310,7 @@ public struct Lowering {
         switch node.value {
         case .bool(let b): return b
         case .string(let text):
-            switch Expression.evaluate(text, parameters: parameters) {
+            switch ParamExpression.evaluate(text, parameters: parameters) {
             case .success(.bool(let b)): return b
             case .success(.int):
                 error(node, "'when' must be a boolean expression, '\(text)' is an integer", step: stepName)
@@ -323,7 +328,7 @@ public struct Lowering {
         var resolved: [(key: String, node: JSONNode)] = []
         var ok = true
         for (key, node) in attributes {
-            switch Expression.resolve(node, parameters: parameters) {
+            switch ParamExpression.resolve(node, parameters: parameters) {
             case .success(let r): resolved.append((key, r))
             case .failure(let f):
                 error(node, f.message, step: stepName, hint: f.hint)
@@ -339,6 +344,10 @@ public struct Lowering {
             let isBlock = spec.blocks[opName] != nil
             error(step.kindSource, "unknown op '\(opName)'", step: stepName,
                   hint: isBlock ? "'\(opName)' is a block: write \"block\": \"\(opName)\"" : NearestName.hint(opName, in: OpBuilder.names))
+            return nil
+        }
+        if operands.isEmpty {
+            error(step.source, "step has no input: it is the first of its list, so name its operands with \"in\"", step: stepName)
             return nil
         }
         guard let attributes = resolveAttributes(step.attributes, parameters: context.parameters, stepName: stepName) else { return nil }
@@ -446,7 +455,7 @@ public struct Lowering {
         }
         for p in block.parameters where parameters[p.name] == nil {
             if let d = p.defaultValue {
-                switch Expression.resolve(d, parameters: parameters) {
+                switch ParamExpression.resolve(d, parameters: parameters) {
                 case .success(let r): parameters[p.name] = r
                 case .failure(let f):
                     error(d, f.message, step: stepName, hint: f.hint)

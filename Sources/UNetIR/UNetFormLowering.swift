@@ -65,7 +65,8 @@ extension Lowering {
             context.skipPolicy = .none
             if role == .decoder {
                 if let up = short.up { x = lowerResampling(up, segment: "up", x: x, context: context) }
-                guard let merged = mergeSkip(x, mode: short.merge, mark: short.skip, gate: short.gate, at: short.mergeSource ?? level.source,
+                guard let merged = mergeSkip(x, mode: short.merge, mark: short.skip, gate: short.gate,
+                                             at: (short.skip != nil ? level.source["skip"] : nil) ?? short.mergeSource ?? level.source,
                                              level: prefix, stepName: prefix + ".merge") else { return .poisoned }
                 x = merged
             }

@@ -2,7 +2,7 @@
 ///
 /// Integer arithmetic with overflow checks, comparisons and boolean logic; nothing else, so a
 /// graph file cannot make the compiler loop or allocate.
-public enum Expression {
+public enum ParamExpression {
     public enum Value: Sendable, Equatable {
         case int(Int64)
         case bool(Bool)
