@@ -8,7 +8,7 @@ struct UNetc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unetc",
         abstract: "A compiler for UNet models described in JSON.",
-        subcommands: [Validate.self]
+        subcommands: [Validate.self, DumpIR.self]
     )
 }
 
@@ -46,5 +46,23 @@ struct Validate: ParsableCommand {
             }
         }
         if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+struct DumpIR: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ir", abstract: "Print the lowered graph as JSON (the format tools such as the ONNX oracle read).")
+
+    @Argument(help: "A graph file (.json).")
+    var file: String
+
+    func run() throws {
+        switch GraphLoader.load(path: file) {
+        case .failure(let diagnostics):
+            printError(diagnostics.report())
+            throw ExitCode(1)
+        case .success(let graph):
+            print(IRExport.json(graph))
+        }
     }
 }
