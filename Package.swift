@@ -18,16 +18,18 @@ let package = Package(
         ),
         .target(name: "UNetSpec", dependencies: ["CJSONC"]),
         .target(name: "UNetIR", dependencies: ["UNetSpec"]),
-        .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR"]),
+        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR"]),
+        .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetRuntime"]),
         .executableTarget(
             name: "unetc",
             dependencies: [
-                "UNetCompiler",
+                "UNetCompiler", "UNetRuntime", "UNetSpec", "UNetIR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "UNetSpecTests", dependencies: ["UNetSpec"]),
         .testTarget(name: "UNetIRTests", dependencies: ["UNetIR", "UNetCompiler"]),
+        .testTarget(name: "UNetRuntimeTests", dependencies: ["UNetRuntime", "UNetIR", "UNetCompiler"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -64,10 +64,14 @@ public struct Graph: Sendable {
         OpSemantics.flops(of: node.op, inputShapes: node.inputs.map { nodes[$0].shape }, outputShape: node.shape)
     }
 
-    public var totalFLOPs: Int { nodes.reduce(0) { $0 + flops(of: $1) } }
+    /// Saturates at Int.max; lowering rejects graphs above `Graph.maxFLOPs` anyway.
+    public var totalFLOPs: Int { nodes.reduce(0) { OpSemantics.sum($0, flops(of: $1)) } }
+
+    /// 10^16 FLOP per run: a thousand times a Stable Diffusion UNet at 1024x1024.
+    public static let maxFLOPs = 10_000_000_000_000_000
 
     /// Trainable parameters (buffers excluded), as PyTorch's `sum(p.numel() for p in parameters())`.
     public var parameterCount: Int {
-        weights.filter { !$0.isBuffer }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        weights.filter { !$0.isBuffer }.reduce(0) { OpSemantics.sum($0, OpSemantics.elementCount($1.shape) ?? Int.max) }
     }
 }

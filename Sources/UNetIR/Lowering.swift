@@ -48,6 +48,7 @@ public struct Lowering {
     var nodeLimitReported = false
     var spatialErrorReported = false
     var usedNames = Set<String>()
+    var instantiatedBlocks = Set<String>()
     var downsamplingFactor = 1
     var unetInputShape: Shape?
 
@@ -108,6 +109,27 @@ public struct Lowering {
             }
         }
         checkWeightNames()
+        checkUnusedBlocks()
+        if diagnostics.isEmpty && graph.totalFLOPs > Graph.maxFLOPs {
+            diagnostics.append(Diagnostic(file: spec.file, message: "the graph needs \(graph.totalFLOPs == Int.max ? "more than 9.2e18" : String(graph.totalFLOPs)) FLOP per run, over the limit of 1e16",
+                                          hint: "check the input shapes and block parameters"))
+        }
+    }
+
+    /// A block never instantiated is never lowered; still, its operator and block names must exist.
+    mutating func checkUnusedBlocks() {
+        for name in spec.blockOrder where !instantiatedBlocks.contains(name) {
+            guard let block = spec.blocks[name] else { continue }
+            for step in block.body {
+                switch step.kind {
+                case .op(let op) where !OpBuilder.names.contains(op):
+                    error(step.kindSource, "unknown op '\(op)' in block '\(name)'", hint: NearestName.hint(op, in: OpBuilder.names))
+                case .block(let b) where spec.blocks[b] == nil:
+                    error(step.kindSource, "unknown block '\(b)' in block '\(name)'", hint: NearestName.hint(b, in: spec.blockOrder))
+                default: break
+                }
+            }
+        }
     }
 
     /// Value names; `name[i]` picks an output of a split.
@@ -143,6 +165,10 @@ public struct Lowering {
             }
             localIndex[name] = i
         }
+        for (name, i) in localIndex.sorted(by: { $0.value < $1.value }) where scope.values[name] != nil {
+            error(steps[i].source["name"] ?? steps[i].source, "step name '\(name)' hides the value '\(name)' defined outside this list",
+                  step: context.namePrefix + name, hint: "rename the step")
+        }
         var deps = [[Int]](repeating: [], count: steps.count)
         for (i, step) in steps.enumerated() {
             if let inputs = step.inputs {
@@ -163,7 +189,9 @@ public struct Lowering {
             if overNodeLimit {
                 if !nodeLimitReported {
                     nodeLimitReported = true
-                    error(steps[i].source, "the graph expands to more than \(Limits.maxNodes) nodes", hint: "check block parameters and nesting")
+                    let root = context.namePrefix.split(separator: ".").first.map(String.init) ?? (steps[i].name ?? "")
+                    error(steps[i].source, "the graph expands to more than \(Limits.maxNodes) nodes (while expanding '\(root)'\(context.blockStack.isEmpty ? "" : ", blocks " + context.blockStack.joined(separator: " > ")))",
+                          step: context.namePrefix + (steps[i].name ?? "#\(i)"), hint: "check block parameters and nesting")
                 }
                 return nil
             }
@@ -230,6 +258,7 @@ public struct Lowering {
     /// Resolves a value name used by a step, reporting unknown names.
     mutating func resolve(_ name: String, scope: Scope, step: StepSpec, stepName: String) -> Value? {
         if let v = scope.values[name] { return v }
+        if case .poisoned? = scope.values[Self.baseName(name)] { return .poisoned }
         error(step.inputsSource ?? step.source, "unknown value '\(name)'", step: stepName,
               hint: NearestName.hint(name, in: scope.order) ?? (scope.order.isEmpty ? nil : "visible values: " + scope.order.suffix(12).joined(separator: ", ")))
         return nil
@@ -300,8 +329,9 @@ public struct Lowering {
         case .block(let blockName):
             result = lowerBlockInstance(step, blockName: blockName, operands: ids, index: index, stepName: stepName, context: context)
         }
-        if context.skipPolicy == .push, let mark = step.skip, let result {
-            pushSkip(result, mark: mark, level: stepName, source: step.source)
+        if context.skipPolicy == .push, let mark = step.skip {
+            // A failed step still pushes (a poisoned value), so the decoders' pairing stays as written.
+            pushSkip(result ?? .poisoned, mark: mark, level: stepName, source: step.source)
         }
         return result
     }
@@ -370,7 +400,13 @@ public struct Lowering {
                 return nil
             }
             if let level = context.encoderLevel { checkDownsampling(op, input: shapes[0], level: level, step: step, stepName: stepName) }
-            let hasWeights = !OpSemantics.weights(of: op, inputShapes: shapes, outputShape: shape).isEmpty
+            let localWeights = OpSemantics.weights(of: op, inputShapes: shapes, outputShape: shape)
+            for w in localWeights where OpSemantics.elementCount(w.shape) == nil {
+                error(step.source, "\(opName): weight '\(w.name)' \(OpSemantics.describe(w.shape)) has more than \(Limits.maxElements) elements",
+                      step: stepName)
+                return nil
+            }
+            let hasWeights = !localWeights.isEmpty
             var weightPrefix: String?
             if hasWeights {
                 let segment = step.name ?? context.indexPrefix.map { "\($0).\(index)" } ?? "\(index)"
@@ -429,6 +465,7 @@ public struct Lowering {
                   hint: "a block cannot instantiate itself, directly or through other blocks")
             return nil
         }
+        instantiatedBlocks.insert(blockName)
         if context.blockStack.count >= Limits.maxBlockDepth {
             error(step.kindSource, "blocks nest deeper than \(Limits.maxBlockDepth) levels", step: stepName)
             return nil

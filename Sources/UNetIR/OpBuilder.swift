@@ -52,7 +52,8 @@ struct OpBuilder {
             return max(lower, 1)
         }
         guard case .int(let v) = node.value else {
-            fail(node, "'\(key)' must be an integer, found \(node.typeName)")
+            fail(node, "'\(key)' must be an integer, found \(node.found)", hint: node.stringValue.map { _ in
+                "write a number, or an expression over block parameters such as \"$out * 2\"" })
             return max(lower, 1)
         }
         guard v >= Int64(lower), v <= Limits.maxDimension else {
@@ -80,7 +81,7 @@ struct OpBuilder {
         }
         func check(_ n: JSONNode) -> Int? {
             guard case .int(let v) = n.value else {
-                fail(n, "'\(key)' must be an integer or a [h, w] pair of integers, found \(n.typeName)")
+                fail(n, "'\(key)' must be an integer or a [h, w] pair of integers, found \(n.found)")
                 return nil
             }
             guard v >= Int64(lower), v <= Limits.maxDimension else {
@@ -120,7 +121,7 @@ struct OpBuilder {
     mutating func bool(_ key: String, default value: Bool) -> Bool {
         guard let node = raw(key) else { return value }
         guard case .bool(let b) = node.value else {
-            fail(node, "'\(key)' must be true or false, found \(node.typeName)")
+            fail(node, "'\(key)' must be true or false, found \(node.found)")
             return value
         }
         return b
@@ -132,7 +133,7 @@ struct OpBuilder {
         case .int(let i): return Double(i)
         case .double(let d): return d
         default:
-            fail(node, "'\(key)' must be a number, found \(node.typeName)")
+            fail(node, "'\(key)' must be a number, found \(node.found)")
             return value
         }
     }

@@ -214,6 +214,9 @@ public enum OpSemantics {
                 throw ShapeError("expects timesteps of shape [B] or [B, 1], got \(describe(x))")
             }
             if t.dim % 2 != 0 { throw ShapeError("dim \(t.dim) must be even") }
+            if Double(t.dim / 2) - t.freqShift <= 0 {
+                throw ShapeError("freq_shift \(t.freqShift) must be smaller than dim / 2 = \(t.dim / 2) (it divides by their difference)")
+            }
             shape = [x[0], t.dim]
         case .attention(let a):
             guard x.count == 3 || x.count == 4 else {
@@ -352,27 +355,47 @@ public enum OpSemantics {
     }
 
     /// FLOPs at 2 per multiply-add of conv, conv-transpose, linear, matmul, GEGLU's projection and attention products.
+    /// Product with saturation at Int.max, so absurd graphs report a huge count instead of trapping.
+    static func product(_ factors: Int...) -> Int {
+        var p = 1
+        for f in factors {
+            let (r, o) = p.multipliedReportingOverflow(by: f)
+            if o { return Int.max }
+            p = r
+        }
+        return p
+    }
+
+    static func sum(_ terms: Int...) -> Int {
+        var s = 0
+        for t in terms {
+            let (r, o) = s.addingReportingOverflow(t)
+            if o { return Int.max }
+            s = r
+        }
+        return s
+    }
+
     public static func flops(of op: Op, inputShapes: [Shape], outputShape: Shape) -> Int {
         let x = inputShapes.first ?? []
         let outElements = elementCount(outputShape) ?? 0
         switch op {
         case .conv2d(let c):
-            return 2 * outElements * (x[1] / c.groups) * c.kernel.0 * c.kernel.1
+            return product(2, outElements, x[1] / c.groups, c.kernel.0, c.kernel.1)
         case .convTranspose2d(let c):
-            return 2 * (elementCount(x) ?? 0) * (c.out / c.groups) * c.kernel.0 * c.kernel.1
+            return product(2, elementCount(x) ?? 0, c.out / c.groups, c.kernel.0, c.kernel.1)
         case .linear(let out, _):
-            return 2 * ((elementCount(x) ?? 0) / max(1, x[x.count - 1])) * x[x.count - 1] * out
+            return product(2, elementCount(x) ?? 0, out)
         case .geglu(let out):
-            return 2 * ((elementCount(x) ?? 0) / max(1, x[x.count - 1])) * x[x.count - 1] * 2 * out
+            return product(4, elementCount(x) ?? 0, out)
         case .matmul:
-            let k = x[x.count - 1]
-            return 2 * outElements * k
+            return product(2, outElements, x[x.count - 1])
         case .attention(let a):
             let d = attentionDims(a, inputs: inputShapes)
-            let projections = d.tokens * d.channels * d.inner + 2 * d.contextTokens * d.contextChannels * d.inner
-                + d.tokens * d.inner * d.channels
-            let products = 2 * d.tokens * d.contextTokens * d.inner
-            return 2 * d.batch * (projections + products)
+            let projections = sum(product(d.tokens, d.channels, d.inner), product(2, d.contextTokens, d.contextChannels, d.inner),
+                                  product(d.tokens, d.inner, d.channels))
+            let products = product(2, d.tokens, d.contextTokens, d.inner)
+            return product(2, d.batch, sum(projections, products))
         case .input, .batchNorm, .groupNorm, .layerNorm, .instanceNorm, .unary, .softmax, .binary, .film, .concat, .slice,
              .reshape, .transpose, .pool2d, .globalPool, .upsample, .pixelShuffle, .channelShuffle, .pad, .crop,
              .timestepEmbedding, .labToRGB, .toTokens, .fromTokens:

@@ -6,6 +6,9 @@ extension Lowering {
         guard var x = top.values[unet.input] else {
             error(unet.inputSource, "unet input '\(unet.input)' is not a graph input or a 'nodes' value",
                   hint: NearestName.hint(unet.input, in: top.order))
+            // Names the unet would have defined are poisoned, so outputs naming them raise no second error.
+            for step in unet.stem + unet.head { if let name = step.name { top.define(name, .poisoned) } }
+            top.define("unet", .poisoned)
             return
         }
         downsamplingFactor = Self.downsamplingFactor(unet)
@@ -70,10 +73,13 @@ extension Lowering {
                                              level: prefix, stepName: prefix + ".merge") else { return .poisoned }
                 x = merged
             }
-            if let block = short.block {
-                guard case .block(let name) = block.kind, case .node(let id) = x else { return .poisoned }
-                x = lowerBlockInstance(block, blockName: name, operands: [id], index: 0, stepName: prefix, context: context,
-                                       instanceSegment: .some(nil)) ?? .poisoned
+            if let block = short.block, case .block(let name) = block.kind {
+                if case .node(let id) = x {
+                    x = lowerBlockInstance(block, blockName: name, operands: [id], index: 0, stepName: prefix, context: context,
+                                           instanceSegment: .some(nil)) ?? .poisoned
+                } else {
+                    x = .poisoned
+                }
             }
             if role == .encoder {
                 pushSkip(x, mark: short.skip ?? .anonymous, level: prefix, source: level.source)
@@ -156,8 +162,10 @@ extension Lowering {
         let ss = graph.nodes[skipID].shape
         if xs.count == 4, ss.count == 4, xs[2...] != ss[2...] {
             if !spatialErrorReported {
+                let inputDivides = unetInputShape.map { $0.count == 4 && $0[2] % downsamplingFactor == 0 && $0[3] % downsamplingFactor == 0 } ?? false
                 error(source, "\(level) cannot merge its input \(OpSemantics.describe(xs)) with the skip from \(taken.level) \(OpSemantics.describe(ss)): spatial sizes differ",
-                      step: stepName, hint: sizeHint())
+                      step: stepName,
+                      hint: inputDivides ? "'\(graph.nodes[xID].name)' must undo the downsampling of \(taken.level) (compare their scale and stride)" : sizeHint())
             }
             return nil
         }

@@ -48,6 +48,12 @@ public enum JSONDocument {
             if offset < bytes.count, error != json_tokener_continue {
                 message += " near '" + excerpt(bytes, at: offset) + "'"
             }
+            if let start = SourceMap.unterminatedString(before: offset, in: bytes) {
+                let what = bytes[start] == UInt8(ascii: "'") ? "malformed JSON: strings must be in double quotes"
+                                                             : "unterminated string (it runs over a line break)"
+                return fail(what, at: SourceMap.location(ofOffset: start, in: bytes),
+                            hint: "close the string with \" on the same line; json-c then stopped at \(SourceMap.location(ofOffset: min(offset, bytes.count), in: bytes)): \(message)")
+            }
             return fail(message, at: SourceMap.location(ofOffset: min(offset, bytes.count), in: bytes))
         }
         defer { json_object_put(object) }
@@ -60,6 +66,9 @@ public enum JSONDocument {
         }
 
         let map = SourceMap(bytes: bytes)
+        if let first = map.violations.first {
+            return fail("malformed JSON: " + first.message, at: first.location)
+        }
         var diagnostics: [Diagnostic] = map.duplicates.map {
             Diagnostic(file: file, location: $0.location, path: $0.path,
                        message: "duplicate key '\($0.key)' (first defined at \($0.firstLocation))",
@@ -98,6 +107,7 @@ public enum JSONDocument {
                                 diagnostics: inout [Diagnostic]) -> JSONNode {
         let entry = map.entries[path]
         var node = JSONNode(value: .null, path: path, location: entry?.location)
+        node.keyLocation = entry?.keyLocation
         guard let object else { return node }
         switch json_object_get_type(object) {
         case json_type_null:
@@ -107,6 +117,11 @@ public enum JSONDocument {
         case json_type_int, json_type_double:
             // The literal decides: json-c saturates out-of-range integers and turns 1e999 into infinity.
             let literal = entry?.literal ?? String(cString: json_object_to_json_string(object))
+            guard let first = literal.first, first == "-" || first.isASCII && first.isNumber else {
+                diagnostics.append(Diagnostic(file: file, location: entry?.location, path: path,
+                                              message: "malformed JSON: '\(literal)' is not a JSON number"))
+                return node
+            }
             let isInteger = !literal.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
             if isInteger {
                 if let v = Int64(literal) {

@@ -15,6 +15,8 @@ public struct JSONNode: Sendable {
     /// JSON path such as `$.blocks.DoubleConv.body[0]`.
     public var path: String
     public var location: SourceLocation?
+    /// For an object member, where its key starts (errors about the key point there).
+    public var keyLocation: SourceLocation?
 
     public init(value: Value, path: String, location: SourceLocation?) {
         self.value = value
@@ -32,6 +34,17 @@ public struct JSONNode: Sendable {
         case .string: "a string"
         case .array: "an array"
         case .object: "an object"
+        }
+    }
+
+    /// "the string 'abc'", "the number 2.5": what a type error shows of the offending value.
+    public var found: String {
+        switch value {
+        case .string(let s): "a string ('\(s.count > 40 ? String(s.prefix(40)) + "..." : s)')"
+        case .double(let d): "a number (\(d))"
+        case .int(let i): "an integer (\(i))"
+        case .bool(let b): "\(b)"
+        default: typeName
         }
     }
 

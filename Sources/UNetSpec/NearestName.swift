@@ -6,8 +6,15 @@ public enum NearestName {
         var best: (String, Int)?
         for candidate in candidates {
             let d = distance(source, Array(candidate.lowercased()))
-            if let current = best, current.1 <= d { continue }
+            // Equal distance: the candidate of the closer length reads as the likelier typo.
+            if let current = best, current.1 < d || (current.1 == d && abs(current.0.count - name.count) <= abs(candidate.count - name.count)) { continue }
             best = (candidate, d)
+        }
+        if let prefixed = candidates.first(where: { c in
+            let (a, b) = (c.lowercased(), name.lowercased())
+            return min(a.count, b.count) >= 3 && (a.hasPrefix(b) || b.hasPrefix(a))
+        }), best.map({ $0.1 > 2 }) ?? true {
+            return prefixed
         }
         guard let (match, d) = best else { return nil }
         let allowed = max(2, min(source.count, match.count) / 3)

@@ -16,9 +16,9 @@ public enum ParamExpression {
     /// Substitutes parameters in `node` (recursively through arrays); strings starting with `$` are expressions.
     public static func resolve(_ node: JSONNode, parameters: [String: JSONNode]) -> Result<JSONNode, Failure> {
         switch node.value {
-        case .string(let text) where text.hasPrefix("$"):
+        case .string(let text) where text.contains("$"):
             let name = String(text.dropFirst())
-            if isIdentifier(name) {
+            if text.hasPrefix("$"), isIdentifier(name) {
                 guard let bound = parameters[name] else {
                     return .failure(Failure(message: "unknown parameter '$\(name)'",
                                             hint: NearestName.hint(name, in: Array(parameters.keys)).map { $0.replacingDollar() }))

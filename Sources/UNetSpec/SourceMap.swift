@@ -11,6 +11,14 @@ struct SourceMap {
         var location: SourceLocation
         /// Literal text for numbers, so integer range can be checked exactly.
         var literal: String?
+        /// Where the member's key starts, for members of objects.
+        var keyLocation: SourceLocation?
+    }
+
+    /// Text json-c accepts but JSON does not (single-quoted keys, raw control characters in strings, lone surrogates).
+    struct Violation {
+        var message: String
+        var location: SourceLocation
     }
 
     struct DuplicateKey {
@@ -22,6 +30,7 @@ struct SourceMap {
 
     private(set) var entries: [String: Entry] = [:]
     private(set) var duplicates: [DuplicateKey] = []
+    private(set) var violations: [Violation] = []
 
     private let bytes: [UInt8]
     private var index = 0
@@ -63,6 +72,9 @@ struct SourceMap {
             skipSpace()
             while let b = current, b != UInt8(ascii: "}") {
                 let keyLocation = here
+                if b != UInt8(ascii: "\"") {
+                    violations.append(Violation(message: "object keys must be in double quotes", location: keyLocation))
+                }
                 let key = string()
                 let childPath = SourceMap.memberPath(path, key)
                 if let first = seen[key] {
@@ -75,6 +87,7 @@ struct SourceMap {
                 skipSpace()
                 // json-c keeps the last duplicate, so the last position wins here too.
                 value(path: childPath)
+                entries[childPath]?.keyLocation = keyLocation
                 skipSpace()
                 if current == UInt8(ascii: ",") { advance(); skipSpace() }
             }
@@ -91,7 +104,10 @@ struct SourceMap {
                 if current == UInt8(ascii: ",") { advance(); skipSpace() }
             }
             advance()
-        case UInt8(ascii: "\""):
+        case UInt8(ascii: "\""), UInt8(ascii: "'"):
+            if current == UInt8(ascii: "'") {
+                violations.append(Violation(message: "strings must be in double quotes", location: start))
+            }
             _ = string()
             entries[path] = Entry(location: start)
         default:
@@ -107,9 +123,16 @@ struct SourceMap {
 
     /// Reads a string token; keys only need escapes resolved well enough to compare and name them.
     private mutating func string() -> String {
+        let start = here
+        let quote = current ?? UInt8(ascii: "\"")
         advance()  // opening quote
         var raw: [UInt8] = []
-        while let b = current, b != UInt8(ascii: "\"") {
+        var pendingHighSurrogate = false
+        while let b = current, b != quote {
+            if b < 0x20 {
+                violations.append(Violation(message: b == 0x0A ? "unterminated string (a raw line break inside a string)"
+                                                               : "raw control character in a string; escape it", location: start))
+            }
             if b == UInt8(ascii: "\\") {
                 advance()
                 guard let e = current else { break }
@@ -125,15 +148,36 @@ struct SourceMap {
                         advance()
                         code = code &* 16 &+ UInt32(hexValue(current ?? 0))
                     }
+                    if (0xD800...0xDBFF).contains(code) {
+                        if pendingHighSurrogate { violations.append(Violation(message: "invalid \\u escape: unpaired surrogate", location: start)) }
+                        pendingHighSurrogate = true
+                        advance()
+                        continue
+                    }
+                    if (0xDC00...0xDFFF).contains(code) {
+                        if !pendingHighSurrogate { violations.append(Violation(message: "invalid \\u escape: unpaired surrogate", location: start)) }
+                        pendingHighSurrogate = false
+                        advance()
+                        continue
+                    }
                     raw.append(contentsOf: Array(String(Unicode.Scalar(code).map(Character.init) ?? "\u{FFFD}").utf8))
                 default: raw.append(e)
                 }
+                if pendingHighSurrogate && e != UInt8(ascii: "u") {
+                    violations.append(Violation(message: "invalid \\u escape: unpaired surrogate", location: start))
+                    pendingHighSurrogate = false
+                }
                 advance()
             } else {
+                if pendingHighSurrogate {
+                    violations.append(Violation(message: "invalid \\u escape: unpaired surrogate", location: start))
+                    pendingHighSurrogate = false
+                }
                 raw.append(b)
                 advance()
             }
         }
+        if pendingHighSurrogate { violations.append(Violation(message: "invalid \\u escape: unpaired surrogate", location: start)) }
         advance()  // closing quote
         return String(decoding: raw, as: UTF8.self)
     }
@@ -155,6 +199,27 @@ struct SourceMap {
         if plain { return parent + "." + key }
         let escaped = key.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         return parent + "[\"" + escaped + "\"]"
+    }
+
+    /// Where a string that runs over a line break starts, or a single quote outside strings, before
+    /// `offset`: the usual causes of a confusing json-c error further on.
+    static func unterminatedString(before offset: Int, in bytes: [UInt8]) -> Int? {
+        var inString = false
+        var start = 0
+        var i = 0
+        while i < min(offset, bytes.count) {
+            let b = bytes[i]
+            if inString {
+                if b == UInt8(ascii: "\\") { i += 1 } else if b == UInt8(ascii: "\"") { inString = false } else if b == 0x0A { return start }
+            } else if b == UInt8(ascii: "\"") {
+                inString = true
+                start = i
+            } else if b == UInt8(ascii: "'") {
+                return i
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// Line and column of a byte offset, for json-c's syntax errors.

@@ -37,7 +37,9 @@ public struct SpecDecoder {
         }
         if let allowed {
             for (key, child) in members where !allowed.contains(key) {
-                error(child, "unknown key '\(key)' in \(what)",
+                var at = child
+                at.location = child.keyLocation ?? child.location
+                error(at, "unknown key '\(key)' in \(what)",
                       hint: NearestName.hint(key, in: allowed) ?? "valid keys: " + allowed.joined(separator: ", "))
             }
         }
@@ -64,9 +66,11 @@ public struct SpecDecoder {
         if let v = require(members, "unetc", in: root, what: "the graph") {
             if case .int(let n) = v.value, n == 1 {
                 version = 1
-            } else {
+            } else if case .int = v.value {
                 error(v, "unsupported language version \(Self.render(v)); this unetc reads version 1",
                       hint: "write \"unetc\": 1")
+            } else {
+                error(v, "'unetc' (the language version) must be the integer 1, found \(v.found)", hint: "write \"unetc\": 1")
             }
         }
         var name = ""
@@ -116,6 +120,10 @@ public struct SpecDecoder {
     }
 
     mutating func input(_ name: String, _ node: JSONNode) -> InputSpec? {
+        if !Self.isValidName(name) {
+            error(node, "invalid input name '\(name)': names are non-empty, without spaces, brackets or control characters")
+            return nil
+        }
         var shapeNode = node
         var role: String?
         if node.members != nil {
@@ -157,6 +165,15 @@ public struct SpecDecoder {
         guard let members = object(node, what: "block '\(name)'", allowed: Self.blockKeys),
               let bodyNode = require(members, "body", in: node, what: "block '\(name)'") else { return nil }
         var parameters: [BlockSpec.Parameter] = []
+        defer {
+            var seen = Set<String>()
+            for p in parameters where !seen.insert(p.name).inserted {
+                error(node["params"] ?? node, "duplicate parameter '\(p.name)' in block '\(name)'")
+            }
+            for p in parameters where p.name == "in" {
+                error(node["params"] ?? node, "block '\(name)' may not declare parameter 'in': $in is the input's channel count")
+            }
+        }
         if let p = node["params"] {
             if let list = p.elements {
                 for item in list {
@@ -212,17 +229,21 @@ public struct SpecDecoder {
             kind = .block(s)
             kindSource = b
         case (_?, _?):
-            error(node, "a step has both 'op' and 'block'; give one")
+            diagnostics.append(Diagnostic(file: file, location: node.location, path: node.path, node: node["name"]?.stringValue,
+                                          message: "a step has both 'op' and 'block'; give one"))
             return nil
         case (nil, nil):
-            error(node, "a step needs 'op' (an operator) or 'block' (a block instance)")
+            diagnostics.append(Diagnostic(file: file, location: node.location, path: node.path, node: node["name"]?.stringValue,
+                                          message: "a step needs 'op' (an operator) or 'block' (a block instance)",
+                                          hint: NearestName.find(members.map(\.key).first { !Self.stepReservedKeys.contains($0) } ?? "", in: ["op", "block"])
+                                            .map { "did you mean '\($0)'?" }))
             return nil
         }
         var name: String?
         if let n = node["name"] {
             name = string(n, what: "'name'")
-            if let s = name, s.isEmpty || s.contains("[") || s.contains(" ") {
-                error(n, "invalid step name '\(s)': names are non-empty and contain no spaces or brackets")
+            if let s = name, !Self.isValidName(s) {
+                error(n, "invalid step name '\(s.unicodeScalars.map { $0.value < 0x20 ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined())': names are non-empty, without spaces, brackets or control characters")
             }
         }
         var inputs: [String]?
@@ -249,6 +270,10 @@ public struct SpecDecoder {
         let attributes = members.filter { !Self.stepReservedKeys.contains($0.key) }
         return StepSpec(name: name, kind: kind, kindSource: kindSource, inputs: inputs, inputsSource: inNode,
                         when: node["when"], skip: skip, merge: merge, attributes: attributes, source: node)
+    }
+
+    static func isValidName(_ s: String) -> Bool {
+        !s.isEmpty && !s.unicodeScalars.contains { $0.value < 0x21 || $0 == "[" || $0 == "]" || $0.value == 0x7F }
     }
 
     mutating func skipMark(_ node: JSONNode) -> StepSpec.SkipMark? {

@@ -2,13 +2,15 @@ import ArgumentParser
 import Foundation
 import UNetCompiler
 import UNetIR
+import UNetRuntime
+import UNetSpec
 
 @main
 struct UNetc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unetc",
         abstract: "A compiler for UNet models described in JSON.",
-        subcommands: [Validate.self, DumpIR.self]
+        subcommands: [Validate.self, Run.self, DumpIR.self]
     )
 }
 
@@ -64,5 +66,111 @@ struct DumpIR: ParsableCommand {
         case .success(let graph):
             print(IRExport.json(graph))
         }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a graph on the CPU runtime: inputs and outputs are .npy files.")
+
+    @Argument(help: "A graph file (.json).")
+    var graph: String
+
+    @Option(help: "Weights (.safetensors) named by the graph's state_dict paths. Without it, a seeded initialisation.")
+    var weights: String?
+
+    @Option(help: "Seed for the initialisation of weights and of inputs not given.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("input"), help: "NAME=FILE.npy for a graph input (repeatable). Missing inputs get seeded random data.")
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output"), help: "NAME=FILE.npy for one output, or a directory for all (repeatable).")
+    var outputs: [String] = []
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Print a per-op time table.")
+    var profile = false
+
+    func run() throws {
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        let session: ModelSession
+        do {
+            session = try ModelSession(graphPath: graph, weightsPath: weights, seed: seed, threads: threads)
+        } catch let d as DiagnosticList {
+            printError(d.report())
+            throw ExitCode(1)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        for w in session.warnings { printError("warning: " + w) }
+        let g = session.graph
+
+        var given: [String: Tensor] = [:]
+        for spec in inputs {
+            guard let eq = spec.firstIndex(of: "="), !spec[..<eq].isEmpty else {
+                throw ValidationError("--input expects NAME=FILE.npy, got '\(spec)'")
+            }
+            let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+            guard g.inputs.contains(where: { $0.name == name }) else {
+                printError("error: the graph has no input '\(name)'; inputs: " + g.inputs.map(\.name).joined(separator: ", "))
+                throw ExitCode(1)
+            }
+            do { given[name] = try NumpyFile.read(path) } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+        }
+        for (name, _, _) in g.inputs where given[name] == nil {
+            given[name] = session.defaultInput(name, seed: seed)
+            printError("note: input '\(name)' not given; using seeded random data (--seed \(seed))")
+        }
+
+        var targets: [String: String] = [:]
+        for spec in outputs {
+            if let eq = spec.firstIndex(of: "=") {
+                let name = String(spec[..<eq])
+                guard g.outputs.contains(where: { $0.name == name }) else {
+                    printError("error: the graph has no output '\(name)'; outputs: " + g.outputs.map(\.name).joined(separator: ", "))
+                    throw ExitCode(1)
+                }
+                targets[name] = String(spec[spec.index(after: eq)...])
+            } else {
+                var isDirectory: ObjCBool = false
+                if !FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory) {
+                    try? FileManager.default.createDirectory(atPath: spec, withIntermediateDirectories: true)
+                } else if !isDirectory.boolValue {
+                    throw ValidationError("--output '\(spec)' is a file; use NAME=FILE.npy or a directory")
+                }
+                for (name, _) in g.outputs { targets[name] = (spec as NSString).appendingPathComponent(name + ".npy") }
+            }
+        }
+
+        var entries: [Executor.ProfileEntry] = []
+        let start = Date()
+        let results: [String: Tensor]
+        do {
+            results = try session.run(given, profile: profile ? { entries.append($0) } : nil)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        for (name, _) in g.outputs {
+            guard let t = results[name] else { continue }
+            print(OutputSummary.line(name: name, tensor: t))
+            if let path = targets[name] {
+                do { try NumpyFile.write(t, to: path) } catch {
+                    printError("\(error)")
+                    throw ExitCode(1)
+                }
+            }
+        }
+        print(String(format: "time: %.1f ms (%d threads, %.2f GFLOP, %.1f GFLOP/s)", seconds * 1000, threads,
+                     Double(g.totalFLOPs) / 1e9, Double(g.totalFLOPs) / 1e9 / max(seconds, 1e-9)))
+        if profile { print(OutputSummary.profileTable(entries)) }
     }
 }

@@ -17,6 +17,7 @@ final class ExampleGraphsTests: XCTestCase {
         let root = CLIHarness.repositoryRoot.appendingPathComponent("graphs")
         let files = try fm.contentsOfDirectory(atPath: root.path).filter { $0.hasSuffix(".json") && !$0.contains("schema") }
             .map { "graphs/" + $0 } + (try fm.contentsOfDirectory(atPath: root.appendingPathComponent("bench").path)).map { "graphs/bench/" + $0 }
+            + (try fm.contentsOfDirectory(atPath: root.appendingPathComponent("test").path)).map { "graphs/test/" + $0 }
         XCTAssertGreaterThanOrEqual(files.count, 16)
         for file in files {
             switch GraphLoader.load(path: CLIHarness.repositoryRoot.appendingPathComponent(file).path) {

@@ -1,0 +1,63 @@
+import Foundation
+import UNetIR
+import UNetRuntime
+import UNetSpec
+
+/// A graph with its weights, ready to run: the library API behind `unetc run`.
+public final class ModelSession {
+    public let graph: Graph
+    public let executor: Executor
+    /// Non-fatal notes from loading (extra tensors in the weight file).
+    public private(set) var warnings: [String] = []
+
+    /// Loads `graphPath`, then weights from `weightsPath` (safetensors) or the seeded initialisation.
+    public init(graphPath: String, weightsPath: String? = nil, seed: UInt64 = 0, threads: Int) throws {
+        switch GraphLoader.load(path: graphPath) {
+        case .failure(let d): throw d
+        case .success(let g): graph = g
+        }
+        let weights: WeightSet
+        if let weightsPath {
+            weights = WeightSet(tensors: try SafetensorsFile.read(weightsPath))
+        } else {
+            weights = WeightSet.seeded(for: graph, seed: seed)
+        }
+        let check = weights.check(against: graph)
+        if !check.errors.isEmpty {
+            throw RuntimeError("weights in '\(weightsPath ?? "seeded")' do not fit graph '\(graph.name)':\n  " + check.errors.joined(separator: "\n  "))
+        }
+        warnings = check.warnings
+        executor = try Executor(graph: graph, weights: weights, threads: threads)
+    }
+
+    /// Seeded data for an input nobody supplied: timesteps are integers in 0..<1000, masks 0 or 1, everything else N(0, 1).
+    public func defaultInput(_ name: String, seed: UInt64) -> Tensor? {
+        guard let entry = graph.inputs.first(where: { $0.name == name }) else { return nil }
+        let tensor = Tensor(shape: graph.nodes[entry.node].shape)
+        var rng = SplitMix64(seed: seed ^ 0x5EED ^ UInt64(truncatingIfNeeded: name.hashValueStable))
+        for i in 0..<tensor.count {
+            switch entry.role {
+            case "timestep": tensor[i] = Float(Int(rng.nextUnit() * 1000))
+            case "mask": tensor[i] = rng.nextUnit() < 0.5 ? 0 : 1
+            default: tensor[i] = rng.nextNormal()
+            }
+        }
+        return tensor
+    }
+
+    public func run(_ inputs: [String: Tensor], profile: ((Executor.ProfileEntry) -> Void)? = nil) throws -> [String: Tensor] {
+        try executor.run(inputs: inputs, profile: profile)
+    }
+}
+
+extension String {
+    /// A hash that is the same in every process (Swift's `hashValue` is randomly seeded).
+    var hashValueStable: UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return h
+    }
+}

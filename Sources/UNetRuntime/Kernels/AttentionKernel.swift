@@ -1,0 +1,97 @@
+import Foundation
+import UNetIR
+
+/// Multi-head attention with its projections. Scores are formed one query row at a time, so no
+/// more than a row of the score matrix exists per thread.
+enum AttentionKernel {
+    static let queriesPerTile = 16
+
+    static func run(_ a: Attention, x: Tensor, context: Tensor?, weights: (q: Tensor, qb: Tensor?, k: Tensor, kb: Tensor?, v: Tensor, vb: Tensor?, o: Tensor, ob: Tensor?),
+                     out: Tensor, pool: ThreadPool) {
+        let spatial = x.shape.count == 4
+        let batch = x.shape[0]
+        let channels = spatial ? x.shape[1] : x.shape[2]
+        let tokens = spatial ? x.shape[2] * x.shape[3] : x.shape[1]
+        let headDim = a.headDim ?? channels / a.heads
+        let inner = a.heads * headDim
+        let source = context ?? x
+        let sourceSpatial = context == nil && spatial
+        let keys = context?.shape[1] ?? tokens
+        let sourceChannels = context?.shape[2] ?? channels
+
+        let q = Tensor(shape: [batch, tokens, inner])
+        let k = Tensor(shape: [batch, keys, inner])
+        let v = Tensor(shape: [batch, keys, inner])
+        let attended = Tensor(shape: [batch, tokens, inner])
+        func project(_ src: Tensor, _ isSpatial: Bool, count: Int, width: Int, b: Int, _ w: Tensor, _ bias: Tensor?, into dst: Tensor) {
+            // Tokens of a feature map are its columns: token t, channel c sits at c * count + t.
+            let base = src.data + b * count * width
+            let view = isSpatial ? MatrixView(base, rowStride: 1, columnStride: count) : MatrixView(base, rowStride: width, columnStride: 1)
+            GEMM.multiply(m: count, n: inner, k: width, a: view, b: MatrixView(w.data, rowStride: 1, columnStride: width),
+                          c: dst.data + b * count * inner, ldc: inner, bias: bias.map { .perColumn(UnsafePointer($0.data)) } ?? .none, pool: pool)
+        }
+        for b in 0..<batch {
+            project(x, spatial, count: tokens, width: channels, b: b, weights.q, weights.qb, into: q)
+            project(source, sourceSpatial, count: keys, width: sourceChannels, b: b, weights.k, weights.kb, into: k)
+            project(source, sourceSpatial, count: keys, width: sourceChannels, b: b, weights.v, weights.vb, into: v)
+        }
+
+        let scale = 1 / Float(headDim).squareRoot()
+        let queryTiles = (tokens + queriesPerTile - 1) / queriesPerTile
+        let heads = a.heads
+        let qd = q.data, kd = k.data, vd = v.data, ad = attended.data
+        pool.parallelFor(batch * heads * queryTiles) { tile in
+            let qt = tile % queryTiles
+            let h = (tile / queryTiles) % heads
+            let b = tile / (queryTiles * heads)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: keys)
+            let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
+            defer {
+                scores.deallocate()
+                accumulator.deallocate()
+            }
+            for t in (qt * queriesPerTile)..<min(tokens, qt * queriesPerTile + queriesPerTile) {
+                let query = qd + (b * tokens + t) * inner + h * headDim
+                var maxScore = -Float.infinity
+                for j in 0..<keys {
+                    let key = kd + (b * keys + j) * inner + h * headDim
+                    var dot: Float = 0
+                    for d in 0..<headDim { dot += query[d] * key[d] }
+                    let s = dot * scale
+                    scores[j] = s
+                    maxScore = max(maxScore, s)
+                }
+                var total: Float = 0
+                for j in 0..<keys {
+                    let e = expf(scores[j] - maxScore)
+                    scores[j] = e
+                    total += e
+                }
+                for d in 0..<headDim { accumulator[d] = 0 }
+                for j in 0..<keys {
+                    let p = scores[j]
+                    let value = vd + (b * keys + j) * inner + h * headDim
+                    for d in 0..<headDim { accumulator[d] += p * value[d] }
+                }
+                let dst = ad + (b * tokens + t) * inner + h * headDim
+                let inverse = 1 / total
+                for d in 0..<headDim { dst[d] = accumulator[d] * inverse }
+            }
+        }
+
+        for b in 0..<batch {
+            let o = MatrixView(attended.data + b * tokens * inner, rowStride: inner, columnStride: 1)
+            if spatial {
+                // out[c, t] = sum_i Wo[c, i] O[t, i] + bo[c]: written straight into NCHW.
+                GEMM.multiply(m: channels, n: tokens, k: inner, a: MatrixView(weights.o.data, rowStride: inner, columnStride: 1),
+                              b: MatrixView(attended.data + b * tokens * inner, rowStride: 1, columnStride: inner),
+                              c: out.data + b * channels * tokens, ldc: tokens,
+                              bias: weights.ob.map { .perRow(UnsafePointer($0.data)) } ?? .none, pool: pool)
+            } else {
+                GEMM.multiply(m: tokens, n: channels, k: inner, a: o, b: MatrixView(weights.o.data, rowStride: 1, columnStride: inner),
+                              c: out.data + b * tokens * channels, ldc: channels,
+                              bias: weights.ob.map { .perColumn(UnsafePointer($0.data)) } ?? .none, pool: pool)
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+/// Single-precision matrix multiply `C = A·B (+ bias)` on strided operands, tiled for the thread pool.
+///
+/// Each tile owns a block of C and sums over the whole of K in order, so the result does not
+/// depend on how tiles are spread over threads. Operands are packed into 4-row and 16-column
+/// panels so the 4x16 microkernel reads both contiguously.
+public struct MatrixView {
+    public var base: UnsafePointer<Float>
+    /// Distance between consecutive rows and columns, in elements.
+    public var rowStride: Int
+    public var columnStride: Int
+
+    public init(_ base: UnsafePointer<Float>, rowStride: Int, columnStride: Int) {
+        self.base = base
+        self.rowStride = rowStride
+        self.columnStride = columnStride
+    }
+
+    @inline(__always) func at(_ r: Int, _ c: Int) -> Float { base[r * rowStride + c * columnStride] }
+}
+
+public enum GEMM {
+    static let mr = 4
+    static let nr = 16
+    public static let blockM = 64
+    public static let blockN = 128
+
+    public enum Bias {
+        case none
+        /// One value per row of C.
+        case perRow(UnsafePointer<Float>)
+        /// One value per column of C.
+        case perColumn(UnsafePointer<Float>)
+    }
+
+    /// `C[m, n] = sum_k A[m, k] B[k, n] + bias`, with C row-major (`ldc`). Runs tiles on `pool`.
+    public static func multiply(m: Int, n: Int, k: Int, a: MatrixView, b: MatrixView, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                bias: Bias = .none, accumulate: Bool = false, pool: ThreadPool?) {
+        let tilesM = (m + blockM - 1) / blockM
+        let tilesN = (n + blockN - 1) / blockN
+        let body: (Int) -> Void = { tile in
+            let tm = tile / tilesN
+            let tn = tile % tilesN
+            block(m0: tm * blockM, m1: min(m, tm * blockM + blockM), n0: tn * blockN, n1: min(n, tn * blockN + blockN), k: k,
+                  a: a, b: b, c: c, ldc: ldc, bias: bias, accumulate: accumulate)
+        }
+        if let pool { pool.parallelFor(tilesM * tilesN, body) } else { for t in 0..<(tilesM * tilesN) { body(t) } }
+    }
+
+    /// One tile of C, computed on the calling thread.
+    public static func block(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, a: MatrixView, b: MatrixView,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, bias: Bias, accumulate: Bool) {
+        let rows = m1 - m0
+        let cols = n1 - n0
+        let panelsM = (rows + mr - 1) / mr
+        let panelsN = (cols + nr - 1) / nr
+        let kk = max(k, 1)
+        let packedA = UnsafeMutablePointer<Float>.allocate(capacity: panelsM * mr * kk)
+        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: panelsN * nr * kk)
+        defer {
+            packedA.deallocate()
+            packedB.deallocate()
+        }
+        for p in 0..<panelsM {
+            let dst = packedA + p * mr * kk
+            for r in 0..<mr {
+                let row = m0 + p * mr + r
+                if row < m1 {
+                    let src = a.base + row * a.rowStride
+                    for kIndex in 0..<k { dst[kIndex * mr + r] = src[kIndex * a.columnStride] }
+                } else {
+                    for kIndex in 0..<k { dst[kIndex * mr + r] = 0 }
+                }
+            }
+        }
+        for p in 0..<panelsN {
+            let dst = packedB + p * nr * kk
+            let c0 = n0 + p * nr
+            let width = min(nr, n1 - c0)
+            for kIndex in 0..<k {
+                let src = b.base + kIndex * b.rowStride + c0 * b.columnStride
+                let out = dst + kIndex * nr
+                if b.columnStride == 1 {
+                    for j in 0..<width { out[j] = src[j] }
+                } else {
+                    for j in 0..<width { out[j] = src[j * b.columnStride] }
+                }
+                for j in width..<nr { out[j] = 0 }
+            }
+        }
+        for pm in 0..<panelsM {
+            for pn in 0..<panelsN {
+                micro4x16(k: k, a: packedA + pm * mr * kk, b: packedB + pn * nr * kk,
+                          c: c, ldc: ldc, row0: m0 + pm * mr, rows: min(mr, m1 - m0 - pm * mr),
+                          col0: n0 + pn * nr, cols: min(nr, n1 - n0 - pn * nr), bias: bias, accumulate: accumulate)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func micro4x16(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                          row0: Int, rows: Int, col0: Int, cols: Int, bias: Bias, accumulate: Bool) {
+        var c0 = SIMD16<Float>(repeating: 0)
+        var c1 = SIMD16<Float>(repeating: 0)
+        var c2 = SIMD16<Float>(repeating: 0)
+        var c3 = SIMD16<Float>(repeating: 0)
+        let bv = UnsafeRawPointer(b)
+        for kIndex in 0..<k {
+            let v = bv.loadUnaligned(fromByteOffset: kIndex * 64, as: SIMD16<Float>.self)
+            let ap = a + kIndex * 4
+            c0 = c0 + ap[0] * v
+            c1 = c1 + ap[1] * v
+            c2 = c2 + ap[2] * v
+            c3 = c3 + ap[3] * v
+        }
+        @inline(__always) func store(_ value: SIMD16<Float>, _ r: Int) {
+            let out = c + (row0 + r) * ldc + col0
+            var v = value
+            switch bias {
+            case .none: break
+            case .perRow(let p): v = v + SIMD16<Float>(repeating: p[row0 + r])
+            case .perColumn(let p):
+                for j in 0..<cols { v[j] += p[col0 + j] }
+            }
+            if accumulate {
+                for j in 0..<cols { out[j] += v[j] }
+            } else if cols == 16 {
+                UnsafeMutableRawPointer(out).storeBytes(of: v, as: SIMD16<Float>.self)
+            } else {
+                for j in 0..<cols { out[j] = v[j] }
+            }
+        }
+        store(c0, 0)
+        if rows > 1 { store(c1, 1) }
+        if rows > 2 { store(c2, 2) }
+        if rows > 3 { store(c3, 3) }
+    }
+}

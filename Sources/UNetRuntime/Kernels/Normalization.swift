@@ -1,0 +1,71 @@
+import Foundation
+import UNetIR
+
+/// batch_norm, group_norm, layer_norm, instance_norm. Statistics are summed in Double, in a
+/// fixed order inside one tile, so they are accurate and thread-count independent.
+enum NormalizationKernel {
+    static func batchNorm(eps: Double, x: Tensor, weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, out: Tensor, pool: ThreadPool) {
+        let channels = x.shape[1]
+        let plane = x.count / (x.shape[0] * channels)
+        let xd = x.data, od = out.data
+        let wd = weight.data, bd = bias.data, md = mean.data, vd = variance.data
+        pool.parallelFor(x.shape[0] * channels) { p in
+            let c = p % channels
+            let s = wd[c] / (vd[c] + Float(eps)).squareRoot()
+            let t = bd[c] - md[c] * s
+            let src = xd + p * plane, dst = od + p * plane
+            for i in 0..<plane { dst[i] = src[i] * s + t }
+        }
+    }
+
+    /// Normalises `groups` groups of channels per sample; with `groups == channels` this is instance_norm.
+    static func groupNorm(groups: Int, eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+        let channels = x.shape[1]
+        let plane = x.count / (x.shape[0] * channels)
+        let perGroup = channels / groups
+        let xd = x.data, od = out.data, wd = weight?.data, bd = bias?.data
+        pool.parallelFor(x.shape[0] * groups) { task in
+            let group = task % groups
+            let base = task * perGroup * plane
+            let n = perGroup * plane
+            var sum = 0.0
+            for i in 0..<n { sum += Double(xd[base + i]) }
+            let mean = sum / Double(n)
+            var squares = 0.0
+            for i in 0..<n {
+                let d = Double(xd[base + i]) - mean
+                squares += d * d
+            }
+            let inverse = 1 / (squares / Double(n) + eps).squareRoot()
+            for cc in 0..<perGroup {
+                let c = group * perGroup + cc
+                let s = Float(inverse) * (wd?[c] ?? 1)
+                let t = (bd?[c] ?? 0) - Float(mean) * s
+                let src = xd + base + cc * plane, dst = od + base + cc * plane
+                for i in 0..<plane { dst[i] = src[i] * s + t }
+            }
+        }
+    }
+
+    static func layerNorm(eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+        let width = x.shape[x.shape.count - 1]
+        let rows = x.count / width
+        let xd = x.data, od = out.data, wd = weight?.data, bd = bias?.data
+        pool.parallelFor((rows + 31) / 32) { tile in
+            for r in (tile * 32)..<min(rows, tile * 32 + 32) {
+                let src = xd + r * width, dst = od + r * width
+                var sum = 0.0
+                for i in 0..<width { sum += Double(src[i]) }
+                let mean = sum / Double(width)
+                var squares = 0.0
+                for i in 0..<width {
+                    let d = Double(src[i]) - mean
+                    squares += d * d
+                }
+                let inverse = Float(1 / (squares / Double(width) + eps).squareRoot())
+                let m = Float(mean)
+                for i in 0..<width { dst[i] = (src[i] - m) * inverse * (wd?[i] ?? 1) + (bd?[i] ?? 0) }
+            }
+        }
+    }
+}

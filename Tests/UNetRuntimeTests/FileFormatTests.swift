@@ -1,0 +1,93 @@
+import XCTest
+@testable import UNetRuntime
+
+/// .npy and .safetensors readers: round trips, half-precision upcasts, and every kind of broken file rejected with a message.
+final class FileFormatTests: XCTestCase {
+    func safetensors(_ header: String, data: [UInt8], declaredLength: UInt64? = nil) -> Data {
+        let h = Array(header.utf8)
+        let n = declaredLength ?? UInt64(h.count)
+        return Data((0..<8).map { UInt8((n >> (8 * UInt64($0))) & 0xFF) } + h + data)
+    }
+
+    func message(_ body: () throws -> Void) -> String? {
+        do {
+            try body()
+            return nil
+        } catch let error as RuntimeError {
+            return error.message
+        } catch {
+            return "unexpected error type: \(error)"
+        }
+    }
+
+    func testNpyRoundTripAndTruncation() throws {
+        let t = Tensor(shape: [2, 3], values: [1, -2, 3.5, 0, 5, 6])
+        let data = NumpyFile.encode(t)
+        XCTAssertEqual(data.count % 64, 24 % 64 == 0 ? 0 : (data.count % 64), "header is padded")
+        let back = try NumpyFile.parse(data, name: "t.npy")
+        XCTAssertEqual(back.shape, [2, 3])
+        XCTAssertEqual(back.values, t.values)
+        XCTAssertTrue(message { _ = try NumpyFile.parse(data.prefix(data.count - 4), name: "t.npy") }?.contains("truncated") ?? false)
+        XCTAssertTrue(message { _ = try NumpyFile.parse(Data("not numpy".utf8), name: "t.npy") }?.contains("bad magic") ?? false)
+        var wrongType = data
+        if let r = wrongType.range(of: Data("<f4".utf8)) { wrongType.replaceSubrange(r, with: Data("<i4".utf8)) }
+        XCTAssertTrue(message { _ = try NumpyFile.parse(wrongType, name: "t.npy") }?.contains("dtype '<i4'") ?? false)
+        var hugeHeader = data
+        hugeHeader[8] = 0xFF
+        hugeHeader[9] = 0xFF
+        XCTAssertTrue(message { _ = try NumpyFile.parse(hugeHeader, name: "t.npy") }?.contains("runs past the end") ?? false)
+    }
+
+    func testNpyFloat16AndFloat64AreConverted() throws {
+        func file(_ descr: String, _ payload: [UInt8]) -> Data {
+            var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (2,), }"
+            header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+            let n = header.utf8.count
+            return Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(n & 0xFF), UInt8(n >> 8)] + Array(header.utf8) + payload)
+        }
+        let half = try NumpyFile.parse(file("<f2", [0x00, 0x3C, 0x00, 0xC0]), name: "h")
+        XCTAssertEqual(half.values, [1, -2])
+        let double = try NumpyFile.parse(file("<f8", Array(withUnsafeBytes(of: 0.5) { Array($0) } + withUnsafeBytes(of: -3.0) { Array($0) })), name: "d")
+        XCTAssertEqual(double.values, [0.5, -3])
+    }
+
+    func testSafetensorsReadsAndUpcasts() throws {
+        let f32: [UInt8] = withUnsafeBytes(of: Float(1.5).bitPattern.littleEndian) { Array($0) }
+        let header = #"{"__metadata__": {"format": "pt"}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "BF16", "shape": [1], "data_offsets": [4, 6]}, "c": {"dtype": "F16", "shape": [1], "data_offsets": [6, 8]}, "n": {"dtype": "I64", "shape": [], "data_offsets": [8, 16]}}"#
+        let tensors = try SafetensorsFile.parse(safetensors(header, data: f32 + [0xC0, 0x3F] + [0x00, 0x3C] + [UInt8](repeating: 0, count: 8)), name: "w")
+        XCTAssertEqual(tensors["a"]?.values, [1.5])
+        XCTAssertEqual(tensors["b"]?.values, [1.5])
+        XCTAssertEqual(tensors["c"]?.values, [1])
+        XCTAssertNil(tensors["n"])
+    }
+
+    func testBrokenSafetensorsAreRejected() {
+        let ok = #"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}"#
+        let cases: [(Data, String)] = [
+            (Data([1, 2, 3]), "truncated"),
+            (safetensors(ok, data: [UInt8](repeating: 0, count: 8), declaredLength: 1 << 40), "runs past the end"),
+            (safetensors("{not json", data: []), "not valid JSON"),
+            (safetensors(#"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}}"#, data: [UInt8](repeating: 0, count: 8)), "outside the data section"),
+            (safetensors(#"{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#, data: [UInt8](repeating: 0, count: 8)), "needs 12 bytes"),
+            (safetensors(#"{"a": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 8]}}"#, data: [UInt8](repeating: 0, count: 8)), "unknown dtype 'Q4'"),
+            (safetensors(#"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#,
+                         data: [UInt8](repeating: 0, count: 8)), "overlap"),
+            (safetensors(#"{"a": {"dtype": "F32", "shape": [2]}}"#, data: []), "data_offsets"),
+        ]
+        for (data, needle) in cases {
+            let m = message { _ = try SafetensorsFile.parse(data, name: "w.safetensors") }
+            XCTAssertTrue(m?.contains(needle) ?? false, "expected '\(needle)', got \(m ?? "success")")
+        }
+    }
+
+    func testAtomicWriteLeavesNoPartialFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-atomic-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("o.npy").path
+        try NumpyFile.write(Tensor(shape: [1], values: [7]), to: path)
+        XCTAssertEqual(try NumpyFile.read(path).values, [7])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["o.npy"])
+        XCTAssertTrue(message { try NumpyFile.write(Tensor(shape: [1], values: [7]), to: "/nonexistent-dir/o.npy") }?.contains("does not exist") ?? false)
+    }
+}

@@ -1,0 +1,182 @@
+import XCTest
+@testable import UNetIR
+@testable import UNetRuntime
+
+/// Kernels against plain loops written straight from the definitions, on odd shapes.
+final class KernelReferenceTests: XCTestCase {
+    var rng = SplitMix64(seed: 42)
+    let pool = ThreadPool(threads: 3)
+
+    func random(_ shape: [Int]) -> Tensor {
+        let t = Tensor(shape: shape)
+        for i in 0..<t.count { t[i] = rng.nextNormal() }
+        return t
+    }
+
+    func assertClose(_ a: Tensor, _ b: [Float], tolerance: Float = 1e-4, _ message: String = "", line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, message, line: line)
+        var worst: Float = 0
+        var scale: Float = 1e-6
+        for i in 0..<min(a.count, b.count) {
+            worst = max(worst, abs(a[i] - b[i]))
+            scale = max(scale, abs(b[i]))
+        }
+        XCTAssertLessThanOrEqual(worst / scale, tolerance, "\(message): max error \(worst) at scale \(scale)", line: line)
+    }
+
+    func referenceConv(_ c: Conv2D, _ x: Tensor, _ w: Tensor, _ b: Tensor?, outShape: [Int]) -> [Float] {
+        let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (cout, ho, wo) = (outShape[1], outShape[2], outShape[3])
+        let cinG = cin / c.groups, coutG = cout / c.groups
+        var out = [Float](repeating: 0, count: n * cout * ho * wo)
+        for b0 in 0..<n { for co in 0..<cout { for oy in 0..<ho { for ox in 0..<wo {
+            var s: Double = Double(b?[co] ?? 0)
+            let g = co / coutG
+            for ci in 0..<cinG { for i in 0..<c.kernel.0 { for j in 0..<c.kernel.1 {
+                let iy = oy * c.stride.0 - c.pad.0 + i * c.dilation.0
+                let ix = ox * c.stride.1 - c.pad.1 + j * c.dilation.1
+                if iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
+                s += Double(w[((co * cinG + ci) * c.kernel.0 + i) * c.kernel.1 + j]) * Double(x[((b0 * cin + g * cinG + ci) * h + iy) * wd + ix])
+            } } }
+            out[((b0 * cout + co) * ho + oy) * wo + ox] = Float(s)
+        } } } }
+        return out
+    }
+
+    func testConvolutionOnOddShapes() throws {
+        let cases: [(Conv2D, [Int])] = [
+            (Conv2D(out: 5, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [2, 3, 7, 9]),
+            (Conv2D(out: 6, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: false), [1, 4, 9, 7]),
+            (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (2, 2), dilation: (2, 2), groups: 2, bias: true), [1, 6, 5, 6]),
+            (Conv2D(out: 7, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 7, bias: true), [1, 7, 5, 5]),
+            (Conv2D(out: 70, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 17, 11, 13]),
+            (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 130, 1, 1]),
+            (Conv2D(out: 4, kernel: (2, 3), stride: (2, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 5]),
+        ]
+        for (c, shape) in cases {
+            let op = Op.conv2d(c)
+            let outShape = try OpSemantics.outputShape(of: op, inputs: [shape])
+            let x = random(shape)
+            let w = random([c.out, shape[1] / c.groups, c.kernel.0, c.kernel.1])
+            let b = c.bias ? random([c.out]) : nil
+            let out = Tensor(shape: outShape)
+            ConvolutionKernel.conv2d(c, x: x, weight: w, bias: b, out: out, pool: pool)
+            assertClose(out, referenceConv(c, x, w, b, outShape: outShape), "\(c) on \(shape)")
+        }
+    }
+
+    func testTransposedConvolution() throws {
+        for (c, shape) in [
+            (ConvTranspose2D(out: 5, kernel: (2, 2), stride: (2, 2), pad: (0, 0), outputPadding: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 3, 3, 5]),
+            (ConvTranspose2D(out: 4, kernel: (3, 3), stride: (2, 2), pad: (1, 1), outputPadding: (1, 1), dilation: (1, 1), groups: 2, bias: false), [2, 6, 4, 3]),
+        ] {
+            let outShape = try OpSemantics.outputShape(of: .convTranspose2d(c), inputs: [shape])
+            let x = random(shape)
+            let cinG = shape[1] / c.groups, coutG = c.out / c.groups
+            let w = random([shape[1], coutG, c.kernel.0, c.kernel.1])
+            let b = c.bias ? random([c.out]) : nil
+            let out = Tensor(shape: outShape)
+            ConvolutionKernel.convTranspose2d(c, x: x, weight: w, bias: b, out: out, pool: pool)
+            var ref = [Float](repeating: 0, count: out.count)
+            let (ho, wo) = (outShape[2], outShape[3])
+            for n in 0..<shape[0] { for co in 0..<c.out { for p in 0..<(ho * wo) { ref[(n * c.out + co) * ho * wo + p] = b?[co] ?? 0 } } }
+            for n in 0..<shape[0] { for ci in 0..<shape[1] { for iy in 0..<shape[2] { for ix in 0..<shape[3] {
+                let g = ci / cinG
+                for cc in 0..<coutG { for i in 0..<c.kernel.0 { for j in 0..<c.kernel.1 {
+                    let oy = iy * c.stride.0 - c.pad.0 + i, ox = ix * c.stride.1 - c.pad.1 + j
+                    if oy < 0 || oy >= ho || ox < 0 || ox >= wo { continue }
+                    let co = g * coutG + cc
+                    ref[((n * c.out + co) * ho + oy) * wo + ox] += w[((ci * coutG + cc) * c.kernel.0 + i) * c.kernel.1 + j] * x[((n * shape[1] + ci) * shape[2] + iy) * shape[3] + ix]
+                } } }
+            } } } }
+            assertClose(out, ref, "\(c)")
+        }
+    }
+
+    func testGEMMEdgesAndStrides() {
+        for (m, n, k) in [(1, 1, 1), (5, 17, 3), (67, 129, 31), (4, 16, 0)] {
+            let a = random([m, max(k, 1)]), b = random([max(k, 1), n])
+            let c = Tensor(shape: [m, n])
+            // B read transposed through strides: B(k, n) = bt[n, k].
+            let bt = Tensor(shape: [n, max(k, 1)])
+            for i in 0..<max(k, 1) { for j in 0..<n { bt[j * max(k, 1) + i] = b[i * n + j] } }
+            GEMM.multiply(m: m, n: n, k: k, a: MatrixView(a.data, rowStride: max(k, 1), columnStride: 1),
+                          b: MatrixView(bt.data, rowStride: 1, columnStride: max(k, 1)), c: c.data, ldc: n, pool: pool)
+            var ref = [Float](repeating: 0, count: m * n)
+            for i in 0..<m { for j in 0..<n { for l in 0..<k { ref[i * n + j] += a[i * max(k, 1) + l] * b[l * n + j] } } }
+            assertClose(c, ref, "\(m)x\(n)x\(k)")
+        }
+    }
+
+    func testBilinearBothAlignModesAndNearest() {
+        let x = random([1, 2, 3, 5])
+        for align in [false, true] {
+            let u = Upsample(mode: .bilinear, target: .size(7, 4), alignCorners: align)
+            let out = Tensor(shape: [1, 2, 7, 4])
+            ResamplingKernel.upsample(u, x: x, out: out, pool: pool)
+            var ref: [Float] = []
+            func src(_ o: Int, _ inN: Int, _ outN: Int) -> Double {
+                align ? (outN > 1 ? Double(o) * Double(inN - 1) / Double(outN - 1) : 0) : max((Double(o) + 0.5) * Double(inN) / Double(outN) - 0.5, 0)
+            }
+            for c in 0..<2 { for oy in 0..<7 { for ox in 0..<4 {
+                let sy = src(oy, 3, 7), sx = src(ox, 5, 4)
+                let y0 = Int(sy), x0 = Int(sx), y1 = min(y0 + 1, 2), x1 = min(x0 + 1, 4)
+                let ly = sy - Double(y0), lx = sx - Double(x0)
+                func v(_ y: Int, _ xx: Int) -> Double { Double(x[(c * 3 + y) * 5 + xx]) }
+                ref.append(Float((v(y0, x0) * (1 - lx) + v(y0, x1) * lx) * (1 - ly) + (v(y1, x0) * (1 - lx) + v(y1, x1) * lx) * ly))
+            } } }
+            assertClose(out, ref, "align_corners \(align)")
+        }
+        let nearest = Tensor(shape: [1, 2, 6, 10])
+        ResamplingKernel.upsample(Upsample(mode: .nearest, target: .scale(2, 2), alignCorners: false), x: x, out: nearest, pool: pool)
+        XCTAssertEqual(nearest[0], x[0])
+        XCTAssertEqual(nearest[6 * 10 + 10 + 3], x[15 + 1])
+    }
+
+    func testAttentionAgainstNaive() {
+        for (tokens, keys, channels, heads, context) in [(19, 19, 8, 2, false), (5, 7, 6, 3, true), (1, 1, 4, 1, false)] {
+            let a = Attention(heads: heads, headDim: nil, qkvBias: true, outBias: true)
+            let ctxChannels = context ? 5 : channels
+            let x = random([1, tokens, channels])
+            let c = context ? random([1, keys, ctxChannels]) : nil
+            let (wq, bq, wk, bk, wv, bv, wo, bo) = (random([channels, channels]), random([channels]), random([channels, ctxChannels]), random([channels]),
+                                                    random([channels, ctxChannels]), random([channels]), random([channels, channels]), random([channels]))
+            let out = Tensor(shape: [1, tokens, channels])
+            AttentionKernel.run(a, x: x, context: c, weights: (wq, bq, wk, bk, wv, bv, wo, bo), out: out, pool: pool)
+            let src = c ?? x
+            let m = context ? keys : tokens
+            func proj(_ t: Tensor, _ rows: Int, _ width: Int, _ w: Tensor, _ b: Tensor) -> [[Double]] {
+                (0..<rows).map { r in (0..<channels).map { o in (0..<width).reduce(Double(b[o])) { $0 + Double(t[r * width + $1]) * Double(w[o * width + $1]) } } }
+            }
+            let q = proj(x, tokens, channels, wq, bq), k = proj(src, m, ctxChannels, wk, bk), v = proj(src, m, ctxChannels, wv, bv)
+            let hd = channels / heads
+            var attended = [[Double]](repeating: [Double](repeating: 0, count: channels), count: tokens)
+            for h in 0..<heads { for t in 0..<tokens {
+                let s = (0..<m).map { j in (0..<hd).reduce(0.0) { $0 + q[t][h * hd + $1] * k[j][h * hd + $1] } / Double(hd).squareRoot() }
+                let mx = s.max() ?? 0
+                let e = s.map { exp($0 - mx) }
+                let z = e.reduce(0, +)
+                for d in 0..<hd { attended[t][h * hd + d] = (0..<m).reduce(0.0) { $0 + e[$1] / z * v[$1][h * hd + d] } }
+            } }
+            var ref: [Float] = []
+            for t in 0..<tokens { for o in 0..<channels { ref.append(Float((0..<channels).reduce(Double(bo[o])) { $0 + attended[t][$1] * Double(wo[o * channels + $1]) })) } }
+            assertClose(out, ref, "attention \(tokens)x\(keys) heads \(heads)")
+        }
+    }
+
+    func testGroupNormAndLayerNorm() {
+        let x = random([2, 6, 3, 5])
+        let w = random([6]), b = random([6])
+        let out = Tensor(shape: x.shape)
+        NormalizationKernel.groupNorm(groups: 3, eps: 1e-5, x: x, weight: w, bias: b, out: out, pool: pool)
+        var ref: [Float] = []
+        for n in 0..<2 { for c in 0..<6 {
+            let g = c / 2
+            let vals = (0..<(2 * 15)).map { Double(x[(n * 6 + g * 2) * 15 + $0]) }
+            let mean = vals.reduce(0, +) / 30
+            let variance = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 30
+            for p in 0..<15 { ref.append(Float((Double(x[(n * 6 + c) * 15 + p]) - mean) / (variance + 1e-5).squareRoot() * Double(w[c]) + Double(b[c]))) }
+        } }
+        assertClose(out, ref, "group_norm")
+    }
+}
