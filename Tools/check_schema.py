@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check graphs/unetc.schema.json against the graph files and against itself.
+"""Check graphs/schema/unetc.schema.json against the graph files and against itself.
 
   * the schema is a valid Draft 2020-12 schema;
   * its operator list and per-operator attributes match the table in graphs/README.md;
@@ -23,7 +23,7 @@ import sys
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TOOLS)
 GRAPHS = os.path.join(ROOT, "graphs")
-SCHEMA_PATH = os.path.join(GRAPHS, "unetc.schema.json")
+SCHEMA_PATH = os.path.join(GRAPHS, "schema", "unetc.schema.json")
 README_PATH = os.path.join(GRAPHS, "README.md")
 
 try:
@@ -293,7 +293,7 @@ BAD = [
     ("when as a number", variant(BASE, node({"name": "c", "op": "relu", "when": 1}))),
     ("in as a number", variant(BASE, node({"name": "c", "op": "relu", "in": 3}))),
     ("skip on a plain node step", variant(BASE, node({"name": "c", "op": "relu", "skip": True}))),
-    ("skip on a stem step", variant(UNET_BASE, setp(["unet", "stem", 0, "skip"], True))),
+    ("skip on a head step", variant(UNET_BASE, setp(["unet", "head", 0, "skip"], True))),
     ("unknown input role", variant(BASE, setp(["inputs", "x"], {"shape": [1, 3, 8, 8], "role": "picture"}))),
     ("unknown key in input object", variant(BASE, setp(["inputs", "x"], {"shape": [1, 3, 8, 8], "dtype": "f32"}))),
     ("input of rank 7", variant(BASE, setp(["inputs", "x"], [1, 1, 1, 1, 1, 1, 1]))),
@@ -331,7 +331,7 @@ def check_snippets(validator, res):
 def graph_files(args):
     if args:
         return [os.path.abspath(a) for a in args]
-    files = sorted(glob.glob(os.path.join(GRAPHS, "*.json"))) + sorted(glob.glob(os.path.join(GRAPHS, "bench", "*.json")))
+    files = sorted(glob.glob(os.path.join(GRAPHS, "*.json"))) + sorted(glob.glob(os.path.join(GRAPHS, "bench", "*.json"))) + sorted(glob.glob(os.path.join(GRAPHS, "test", "*.json")))
     return [f for f in files if not f.endswith(".schema.json")]
 
 
