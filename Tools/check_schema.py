@@ -266,6 +266,7 @@ GOOD = [
                                               {"op": "conv2d", "out": 8, "kernel": 1, "merge": "add"}]}],
         "head": [{"name": "head", "op": "conv2d", "out": 2, "kernel": 1}]}))),
     ("empty connector object", variant(UNET_BASE, setp(["unet", "connector"], {}))),
+    ("stem step pushing a skip (diffusers conv_in)", variant(UNET_BASE, setp(["unet", "stem", 0, "skip"], True))),
 ]
 
 BAD = [
@@ -308,6 +309,10 @@ BAD = [
     ("merge on an encoder step", variant(UNET_BASE, setp(["unet", "encoders", 0], {"steps": [{"block": "DoubleConv", "out": 8, "merge": "add"}]}))),
     ("skip true on a decoder step", variant(UNET_BASE, setp(["unet", "decoders", 0], {"steps": [{"block": "DoubleConv", "out": 8, "skip": True}]}))),
     ("output naming a non-string", variant(BASE, setp(["outputs", "y"], 3))),
+    ("expression with a character outside the expression language", variant(BASE, node(
+        {"name": "c", "op": "conv2d", "out": "$out ^ 2", "kernel": 3}))),
+    ("channel count above the 2^24 dimension limit", variant(BASE, node({"name": "c", "op": "linear", "out": 99999999999999999999}))),
+    ("reshape dimension -2", variant(BASE, node({"name": "c", "op": "reshape", "shape": [0, -2]}))),
 ]
 
 
