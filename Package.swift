@@ -29,6 +29,7 @@ let package = Package(
         ),
         .testTarget(name: "UNetSpecTests", dependencies: ["UNetSpec"]),
         .testTarget(name: "UNetIRTests", dependencies: ["UNetIR", "UNetCompiler"]),
+        .testTarget(name: "CLITests", dependencies: ["UNetRuntime"]),
         .testTarget(name: "UNetRuntimeTests", dependencies: ["UNetRuntime", "UNetIR", "UNetCompiler"]),
     ],
     swiftLanguageModes: [.v6]

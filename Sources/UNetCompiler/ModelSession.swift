@@ -24,7 +24,8 @@ public final class ModelSession {
         }
         let check = weights.check(against: graph)
         if !check.errors.isEmpty {
-            throw RuntimeError("weights in '\(weightsPath ?? "seeded")' do not fit graph '\(graph.name)':\n  " + check.errors.joined(separator: "\n  "))
+            throw RuntimeError("weights in '\(weightsPath ?? "seeded")' do not fit graph '\(graph.name)':\n  "
+                               + (check.errors + check.warnings).joined(separator: "\n  "))
         }
         warnings = check.warnings
         executor = try Executor(graph: graph, weights: weights, threads: threads)
@@ -45,8 +46,10 @@ public final class ModelSession {
         return tensor
     }
 
-    public func run(_ inputs: [String: Tensor], profile: ((Executor.ProfileEntry) -> Void)? = nil) throws -> [String: Tensor] {
-        try executor.run(inputs: inputs, profile: profile)
+    /// Runs once; `attention` receives each attention node's probabilities `[B, heads, N, M]` and each gate's map.
+    public func run(_ inputs: [String: Tensor], profile: ((Executor.ProfileEntry) -> Void)? = nil,
+                    attention: ((String, Tensor) -> Void)? = nil) throws -> [String: Tensor] {
+        try executor.run(inputs: inputs, profile: profile, attention: attention)
     }
 }
 

@@ -46,6 +46,8 @@ public struct Graph: Sendable {
     /// Node ids of `.input` nodes, in declaration order, with their roles.
     public var inputs: [(name: String, node: Int, role: String?)] = []
     public var outputs: [(name: String, node: Int)] = []
+    /// Nodes whose output is an attention-gate map (the sigmoid inside a decoder's `gate`), for `--dump-attention`.
+    public var gateMaps: [Int] = []
 
     public init(name: String) { self.name = name }
 

@@ -152,6 +152,10 @@ extension Lowering {
                                           blockStack: [], skipPolicy: .none, encoderLevel: nil)
             var gateStep = gate
             if gateStep.name == nil { gateStep.name = "gate" }
+            let firstGateNode = graph.nodes.count
+            defer {
+                graph.gateMaps += graph.nodes[firstGateNode...].filter { $0.op == .unary(.sigmoid) }.map(\.id)
+            }
             guard case .node(let g)? = lowerBlockInstance(gateStep, blockName: blockName, operands: [skipID, xID], index: 0,
                                                           stepName: level + "." + (gateStep.name ?? "gate"), context: gateContext)
             else { return nil }

@@ -42,7 +42,8 @@ public final class Executor {
     public var threads: Int { pool.threads }
 
     /// Runs the graph; `inputs` must hold every graph input with its declared shape.
-    public func run(inputs: [String: Tensor], profile: ((ProfileEntry) -> Void)? = nil) throws(RuntimeError) -> [String: Tensor] {
+    public func run(inputs: [String: Tensor], profile: ((ProfileEntry) -> Void)? = nil,
+                    attention: ((String, Tensor) -> Void)? = nil) throws(RuntimeError) -> [String: Tensor] {
         var values = [Tensor?](repeating: nil, count: graph.nodes.count)
         for (name, id, _) in graph.inputs {
             guard let t = inputs[name] else { throw RuntimeError("missing input '\(name)'") }
@@ -61,8 +62,18 @@ public final class Executor {
                 operands.append(v)
             }
             let out = Tensor(shape: node.shape)
-            execute(node, operands: operands, weights: nodeWeights[node.id], out: out)
+            var probabilities: Tensor?
+            if attention != nil, case .attention(let a) = node.op {
+                let tokens = node.shape.count == 4 ? node.shape[2] * node.shape[3] : node.shape[1]
+                let keys = operands.count > 1 ? operands[1].shape[1] : tokens
+                probabilities = Tensor(shape: [node.shape[0], a.heads, tokens, keys])
+            }
+            execute(node, operands: operands, weights: nodeWeights[node.id], out: out, probabilities: probabilities)
             values[node.id] = out
+            if let attention {
+                if let probabilities { attention(node.name, probabilities) }
+                if graph.gateMaps.contains(node.id) { attention(node.name, out) }
+            }
             for i in node.inputs where lastUse[i] == node.id { values[i] = nil }
             if let profile {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -74,7 +85,7 @@ public final class Executor {
         return outputs
     }
 
-    func execute(_ node: Node, operands x: [Tensor], weights w: [Tensor?], out: Tensor) {
+    func execute(_ node: Node, operands x: [Tensor], weights w: [Tensor?], out: Tensor, probabilities: Tensor? = nil) {
         func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
         // Weight order is OpSemantics.weights: the first is always present when the op has weights.
         func required(_ i: Int) -> Tensor { weight(i) ?? Tensor(zeros: [1]) }
@@ -127,7 +138,7 @@ public final class Executor {
             AttentionKernel.run(a, x: x[0], context: x.count > 1 ? x[1] : nil,
                                 weights: (required(0), q ? weight(1) : nil, required(step), q ? weight(step + 1) : nil,
                                           required(2 * step), q ? weight(2 * step + 1) : nil, required(3 * step), a.outBias ? weight(3 * step + 1) : nil),
-                                out: out, pool: pool)
+                                out: out, pool: pool, probabilities: probabilities)
         }
     }
 }

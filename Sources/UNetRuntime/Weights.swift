@@ -61,6 +61,10 @@ public struct WeightSet: @unchecked Sendable {
                             + (extra.count > 5 ? ", ..." : ""))
         }
         if errors.count > 10 { errors = Array(errors.prefix(10)) + ["... and \(errors.count - 10) more weight errors"] }
+        if !errors.isEmpty && !tensors.isEmpty && tensors.keys.allSatisfy({ !names.contains($0) }) {
+            errors.insert("none of the file's \(tensors.count) tensors is used by this graph: it looks like weights for another graph "
+                          + "(the file has '\(tensors.keys.sorted().first ?? "")', the graph expects names like '\(expected.first?.name ?? "")')", at: 0)
+        }
         return (errors, warnings)
     }
 }

@@ -94,6 +94,12 @@ struct Run: ParsableCommand {
     @Flag(help: "Print a per-op time table.")
     var profile = false
 
+    @Option(name: .customLong("dump-attention"), help: "Write attention maps to DIR: per head and head-averaged softmax of each attention node, and each attention gate's map.")
+    var dumpAttention: String?
+
+    @Option(name: .customLong("repeat"), help: "Run this many times after one warm-up run and report the median time (benchmarking).")
+    var repetitions: Int = 1
+
     func run() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         let session: ModelSession
@@ -149,16 +155,48 @@ struct Run: ParsableCommand {
             }
         }
 
+        guard repetitions >= 1 && repetitions <= 10_000 else { throw ValidationError("--repeat must be between 1 and 10000") }
+        if let dir = dumpAttention {
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                printError("error: cannot create '\(dir)': \(error.localizedDescription)")
+                throw ExitCode(1)
+            }
+        }
+        var maps: [(String, Tensor)] = []
         var entries: [Executor.ProfileEntry] = []
-        let start = Date()
-        let results: [String: Tensor]
+        var results: [String: Tensor] = [:]
+        var times: [Double] = []
         do {
-            results = try session.run(given, profile: profile ? { entries.append($0) } : nil)
+            if repetitions > 1 { _ = try session.run(given) }
+            for i in 0..<repetitions {
+                entries.removeAll()
+                let start = Date()
+                results = try session.run(given, profile: profile ? { entries.append($0) } : nil,
+                                          attention: dumpAttention != nil && i == 0 ? { maps.append(($0, $1)) } : nil)
+                times.append(Date().timeIntervalSince(start))
+            }
         } catch {
             printError("\(error)")
             throw ExitCode(1)
         }
-        let seconds = Date().timeIntervalSince(start)
+        let seconds = times.sorted()[times.count / 2]
+        if let dir = dumpAttention {
+            do {
+                for (name, map) in maps {
+                    let base = (dir as NSString).appendingPathComponent(name)
+                    if map.shape.count == 4 && g.nodes.first(where: { $0.name == name }).map({ if case .attention = $0.op { true } else { false } }) == true {
+                        try NumpyFile.write(map, to: base + ".heads.npy")
+                        try NumpyFile.write(AttentionMaps.headAverage(map), to: base + ".mean.npy")
+                    } else {
+                        try NumpyFile.write(map, to: base + ".npy")
+                    }
+                }
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+            printError("note: wrote \(maps.count) attention map(s) to \(dir)")
+        }
         for (name, _) in g.outputs {
             guard let t = results[name] else { continue }
             print(OutputSummary.line(name: name, tensor: t))
@@ -169,7 +207,8 @@ struct Run: ParsableCommand {
                 }
             }
         }
-        print(String(format: "time: %.1f ms (%d threads, %.2f GFLOP, %.1f GFLOP/s)", seconds * 1000, threads,
+        print(String(format: "time: %.1f ms%@ (%d threads, %.2f GFLOP, %.1f GFLOP/s)", seconds * 1000,
+                     repetitions > 1 ? String(format: " median of %d, min %.1f ms", repetitions, (times.min() ?? 0) * 1000) as NSString : "" as NSString, threads,
                      Double(g.totalFLOPs) / 1e9, Double(g.totalFLOPs) / 1e9 / max(seconds, 1e-9)))
         if profile { print(OutputSummary.profileTable(entries)) }
     }

@@ -4,8 +4,10 @@ import UNetCompiler
 
 /// The bundled graphs: all lower cleanly, and the benchmark models match the reference counts in shared/ANCHORS.md.
 final class ExampleGraphsTests: XCTestCase {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     func load(_ relative: String) throws -> Graph {
-        let path = CLIHarness.repositoryRoot.appendingPathComponent(relative).path
+        let path = Self.repositoryRoot.appendingPathComponent(relative).path
         switch GraphLoader.load(path: path) {
         case .success(let g): return g
         case .failure(let d): throw d
@@ -14,13 +16,13 @@ final class ExampleGraphsTests: XCTestCase {
 
     func testEveryExampleGraphValidates() throws {
         let fm = FileManager.default
-        let root = CLIHarness.repositoryRoot.appendingPathComponent("graphs")
+        let root = Self.repositoryRoot.appendingPathComponent("graphs")
         let files = try fm.contentsOfDirectory(atPath: root.path).filter { $0.hasSuffix(".json") && !$0.contains("schema") }
             .map { "graphs/" + $0 } + (try fm.contentsOfDirectory(atPath: root.appendingPathComponent("bench").path)).map { "graphs/bench/" + $0 }
             + (try fm.contentsOfDirectory(atPath: root.appendingPathComponent("test").path)).map { "graphs/test/" + $0 }
         XCTAssertGreaterThanOrEqual(files.count, 16)
         for file in files {
-            switch GraphLoader.load(path: CLIHarness.repositoryRoot.appendingPathComponent(file).path) {
+            switch GraphLoader.load(path: Self.repositoryRoot.appendingPathComponent(file).path) {
             case .success(let g):
                 XCTAssertFalse(g.outputs.isEmpty, file)
                 XCTAssertTrue(Verifier.verify(g).isEmpty, file)

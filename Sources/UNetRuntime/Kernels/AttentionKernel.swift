@@ -7,7 +7,7 @@ enum AttentionKernel {
     static let queriesPerTile = 16
 
     static func run(_ a: Attention, x: Tensor, context: Tensor?, weights: (q: Tensor, qb: Tensor?, k: Tensor, kb: Tensor?, v: Tensor, vb: Tensor?, o: Tensor, ob: Tensor?),
-                     out: Tensor, pool: ThreadPool) {
+                     out: Tensor, pool: ThreadPool, probabilities: Tensor? = nil) {
         let spatial = x.shape.count == 4
         let batch = x.shape[0]
         let channels = spatial ? x.shape[1] : x.shape[2]
@@ -40,6 +40,7 @@ enum AttentionKernel {
         let queryTiles = (tokens + queriesPerTile - 1) / queriesPerTile
         let heads = a.heads
         let qd = q.data, kd = k.data, vd = v.data, ad = attended.data
+        let pd = probabilities?.data
         pool.parallelFor(batch * heads * queryTiles) { tile in
             let qt = tile % queryTiles
             let h = (tile / queryTiles) % heads
@@ -75,6 +76,10 @@ enum AttentionKernel {
                 }
                 let dst = ad + (b * tokens + t) * inner + h * headDim
                 let inverse = 1 / total
+                if let pd {
+                    let row = pd + ((b * heads + h) * tokens + t) * keys
+                    for j in 0..<keys { row[j] = scores[j] * inverse }
+                }
                 for d in 0..<headDim { dst[d] = accumulator[d] * inverse }
             }
         }

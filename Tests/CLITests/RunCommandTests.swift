@@ -1,0 +1,109 @@
+import Foundation
+import XCTest
+@testable import UNetRuntime
+
+/// `unetc run` end to end: outputs, summaries, attention dumps, and every bad run-time input rejected with a message.
+final class RunCommandTests: XCTestCase {
+    let graph = "graphs/dag_tiny.json"
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    /// A safetensors file with the given F32 tensors.
+    func writeWeights(_ tensors: [(String, [Int], [Float])], to file: String) throws {
+        var offset = 0
+        var entries: [String] = []
+        var payload = Data()
+        for (name, shape, values) in tensors {
+            entries.append("\"\(name)\": {\"dtype\": \"F32\", \"shape\": [\(shape.map(String.init).joined(separator: ","))], \"data_offsets\": [\(offset), \(offset + values.count * 4)]}")
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { payload.append(contentsOf: $0) } }
+            offset += values.count * 4
+        }
+        let header = Data(("{" + entries.joined(separator: ", ") + "}").utf8)
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(header)
+        data.append(payload)
+        try data.write(to: URL(fileURLWithPath: file))
+    }
+
+    func testRunWritesOutputsAndSummary() throws {
+        let r = try CLIHarness.run(["run", graph, "--threads", "2", "--output", path("out")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("logits [1, 1, 64, 64] min"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("NaN 0"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("input 'x' not given; using seeded random data"), r.stderr)
+        let out = try NumpyFile.read(path("out/logits.npy"))
+        XCTAssertEqual(out.shape, [1, 1, 64, 64])
+        // Same seed, same bytes.
+        let again = try CLIHarness.run(["run", graph, "--threads", "1", "--output", "logits=" + path("again.npy")])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try NumpyFile.read(path("again.npy")).values, out.values)
+    }
+
+    func testAttentionMapsAreDumped() throws {
+        let r = try CLIHarness.run(["run", "graphs/test/all_kernels_small.json", "--dump-attention", path("att")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let heads = try NumpyFile.read(path("att/connector.cross.heads.npy"))
+        XCTAssertEqual(heads.shape, [2, 4, 25, 7])
+        for row in 0..<(heads.count / 7) {
+            let sum = (0..<7).reduce(Float(0)) { $0 + heads[row * 7 + $1] }
+            XCTAssertEqual(sum, 1, accuracy: 1e-5)
+        }
+        XCTAssertEqual(try NumpyFile.read(path("att/connector.attn.mean.npy")).shape, [2, 25, 25])
+    }
+
+    func testNaNInputRunsAndIsReported() throws {
+        let x = Tensor(shape: [1, 3, 64, 64])
+        for i in 0..<x.count { x[i] = i == 100 ? .nan : 0.5 }
+        try NumpyFile.write(x, to: path("x.npy"))
+        let r = try CLIHarness.run(["run", graph, "--input", "x=" + path("x.npy")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stdout.contains("NaN 0 "), r.stdout)
+    }
+
+    func testBadInputsAreRejectedWithMessages() throws {
+        try NumpyFile.write(Tensor(zeros: [1, 3, 32, 32]), to: path("small.npy"))
+        let good = NumpyFile.encode(Tensor(zeros: [1, 3, 64, 64]))
+        try good.prefix(good.count - 100).write(to: URL(fileURLWithPath: path("truncated.npy")))
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: path("garbage.npy")))
+        try writeWeights([("encoders.0.conv1.weight", [2, 2], [1, 2, 3, 4])], to: path("other.safetensors"))
+        try Data([0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 2]).write(to: URL(fileURLWithPath: path("corrupt.safetensors")))
+        let cases: [([String], [String])] = [
+            (["--input", "x=" + path("small.npy")], ["input 'x' has shape [1, 3, 32, 32]", "expects [1, 3, 64, 64]"]),
+            (["--input", "x=" + path("truncated.npy")], ["truncated"]),
+            (["--input", "x=" + path("garbage.npy")], ["not a .npy file"]),
+            (["--input", "y=" + path("small.npy")], ["no input 'y'"]),
+            (["--weights", path("other.safetensors")], ["missing weight", "not used by the graph"]),
+            (["--weights", path("corrupt.safetensors")], ["header length 255 runs past the end"]),
+            (["--weights", path("absent.safetensors")], ["cannot read"]),
+            (["--output", "logits=/nonexistent-dir/x.npy"], ["cannot write '/nonexistent-dir/x.npy'"]),
+        ]
+        for (arguments, needles) in cases {
+            let r = try CLIHarness.run(["run", graph] + arguments)
+            XCTAssertEqual(r.status, 1, "\(arguments): \(r.stderr)")
+            for needle in needles { XCTAssertTrue(r.stderr.contains(needle), "\(arguments): lacks '\(needle)' in\n\(r.stderr)") }
+        }
+    }
+
+    func testUnwritableOutputLeavesNothingBehind() throws {
+        let locked = dir.appendingPathComponent("locked")
+        try FileManager.default.createDirectory(at: locked, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o500], ofItemAtPath: locked.path)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: locked.path) }
+        let r = try CLIHarness.run(["run", graph, "--output", "logits=" + locked.appendingPathComponent("o.npy").path])
+        if getuid() != 0 {
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("cannot write"), r.stderr)
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: locked.path).filter { $0 != "o.npy" }
+        XCTAssertEqual(left, [], "temporary files left behind")
+    }
+}
