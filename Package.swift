@@ -18,12 +18,14 @@ let package = Package(
         ),
         .target(name: "UNetSpec", dependencies: ["CJSONC"]),
         .target(name: "UNetIR", dependencies: ["UNetSpec"]),
-        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR"]),
-        .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetRuntime"]),
+        .target(name: "UNetPasses", dependencies: ["UNetIR"]),
+        .target(name: "UNetPlan", dependencies: ["UNetIR", "UNetPasses"]),
+        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan"]),
+        .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetRuntime"]),
         .executableTarget(
             name: "unetc",
             dependencies: [
-                "UNetCompiler", "UNetRuntime", "UNetSpec", "UNetIR",
+                "UNetCompiler", "UNetRuntime", "UNetSpec", "UNetIR", "UNetPasses", "UNetPlan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -31,6 +33,7 @@ let package = Package(
         .testTarget(name: "UNetIRTests", dependencies: ["UNetIR", "UNetCompiler"]),
         .testTarget(name: "CLITests", dependencies: ["UNetRuntime"]),
         .testTarget(name: "UNetRuntimeTests", dependencies: ["UNetRuntime", "UNetIR", "UNetCompiler"]),
+        .testTarget(name: "UNetPassesTests", dependencies: ["UNetPasses", "UNetRuntime", "UNetIR", "UNetCompiler"]),
     ],
     swiftLanguageModes: [.v6]
 )

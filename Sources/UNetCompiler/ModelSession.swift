@@ -1,5 +1,6 @@
 import Foundation
 import UNetIR
+import UNetPasses
 import UNetRuntime
 import UNetSpec
 
@@ -10,15 +11,16 @@ public final class ModelSession {
     /// Non-fatal notes from loading (extra tensors in the weight file).
     public private(set) var warnings: [String] = []
 
-    /// Loads `graphPath`, then weights from `weightsPath` (safetensors) or the seeded initialisation.
-    public init(graphPath: String, weightsPath: String? = nil, seed: UInt64 = 0, threads: Int) throws {
+    /// Loads `graphPath`, then weights from `weightsPath` (safetensors) or the seeded initialisation, and compiles.
+    public init(graphPath: String, weightsPath: String? = nil, seed: UInt64 = 0, threads: Int,
+                options: CompileOptions = CompileOptions()) throws {
         switch GraphLoader.load(path: graphPath) {
         case .failure(let d): throw d
         case .success(let g): graph = g
         }
         let weights: WeightSet
         if let weightsPath {
-            weights = WeightSet(tensors: try SafetensorsFile.read(weightsPath))
+            weights = Compiler.constants(try SafetensorsFile.read(weightsPath))
         } else {
             weights = WeightSet.seeded(for: graph, seed: seed)
         }
@@ -28,16 +30,21 @@ public final class ModelSession {
                                + (check.errors + check.warnings).joined(separator: "\n  "))
         }
         warnings = check.warnings
-        executor = try Executor(graph: graph, weights: weights, threads: threads)
+        let compiled = Compiler.compile(graph, weights: weights, options: options)
+        executor = Executor(program: Program(graph: compiled.graph, memory: compiled.memory), threads: threads)
     }
 
     /// Seeded data for an input nobody supplied: timesteps are integers in 0..<1000, masks 0 or 1, everything else N(0, 1).
     public func defaultInput(_ name: String, seed: UInt64) -> Tensor? {
         guard let entry = graph.inputs.first(where: { $0.name == name }) else { return nil }
-        let tensor = Tensor(shape: graph.nodes[entry.node].shape)
-        var rng = SplitMix64(seed: seed ^ 0x5EED ^ UInt64(truncatingIfNeeded: name.hashValueStable))
+        return Self.seededInput(shape: graph.nodes[entry.node].shape, role: entry.role, name: name, seed: seed)
+    }
+
+    static func seededInput(shape: [Int], role: String?, name: String, seed: UInt64) -> Tensor {
+        let tensor = Tensor(shape: shape)
+        var rng = SplitMix64(seed: seed ^ 0x5EED ^ fnv1a(name))
         for i in 0..<tensor.count {
-            switch entry.role {
+            switch role {
             case "timestep": tensor[i] = Float(Int(rng.nextUnit() * 1000))
             case "mask": tensor[i] = rng.nextUnit() < 0.5 ? 0 : 1
             default: tensor[i] = rng.nextNormal()
@@ -50,17 +57,5 @@ public final class ModelSession {
     public func run(_ inputs: [String: Tensor], profile: ((Executor.ProfileEntry) -> Void)? = nil,
                     attention: ((String, Tensor) -> Void)? = nil) throws -> [String: Tensor] {
         try executor.run(inputs: inputs, profile: profile, attention: attention)
-    }
-}
-
-extension String {
-    /// A hash that is the same in every process (Swift's `hashValue` is randomly seeded).
-    var hashValueStable: UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
-        return h
     }
 }

@@ -1,6 +1,6 @@
 /// Every operator the IR knows, with its attributes. `switch`es over `Op` are exhaustive, so adding
 /// an operator makes the compiler list every place that must handle it.
-public enum Op: Sendable, Equatable {
+public enum Op: Sendable, Equatable, Codable {
     case input(name: String)
     case conv2d(Conv2D)
     case convTranspose2d(ConvTranspose2D)
@@ -68,7 +68,7 @@ public struct ConvTranspose2D: Sendable, Equatable {
     }
 }
 
-public enum UnaryOp: Sendable, Equatable {
+public enum UnaryOp: Sendable, Equatable, Codable {
     case identity
     case relu
     case relu6
@@ -82,11 +82,11 @@ public enum UnaryOp: Sendable, Equatable {
     case scale(factor: Double, offset: Double)
 }
 
-public enum BinaryOp: String, Sendable, Equatable {
+public enum BinaryOp: String, Sendable, Equatable, Codable {
     case add, sub, mul, div
 }
 
-public enum PoolKind: String, Sendable, Equatable {
+public enum PoolKind: String, Sendable, Equatable, Codable {
     case max, average
 }
 
@@ -102,9 +102,9 @@ public struct Pool2D: Sendable, Equatable {
     }
 }
 
-public struct Upsample: Sendable, Equatable {
-    public enum Mode: String, Sendable, Equatable { case nearest, bilinear }
-    public enum Target: Sendable, Equatable {
+public struct Upsample: Sendable, Equatable, Codable {
+    public enum Mode: String, Sendable, Equatable, Codable { case nearest, bilinear }
+    public enum Target: Sendable, Equatable, Codable {
         case scale(Int, Int)
         case size(Int, Int)
     }
@@ -113,27 +113,27 @@ public struct Upsample: Sendable, Equatable {
     public var alignCorners: Bool
 }
 
-public struct Pad: Sendable, Equatable {
-    public enum Mode: String, Sendable, Equatable { case zero, reflect, replicate }
+public struct Pad: Sendable, Equatable, Codable {
+    public enum Mode: String, Sendable, Equatable, Codable { case zero, reflect, replicate }
     public var left: Int, right: Int, top: Int, bottom: Int
     public var mode: Mode
     public var value: Double
 }
 
-public struct Crop: Sendable, Equatable {
+public struct Crop: Sendable, Equatable, Codable {
     public var height: Int, width: Int
     /// nil: centred.
     public var top: Int?, left: Int?
 }
 
-public struct TimestepEmbedding: Sendable, Equatable {
+public struct TimestepEmbedding: Sendable, Equatable, Codable {
     public var dim: Int
     public var maxPeriod: Double
     public var flipSinToCos: Bool
     public var freqShift: Double
 }
 
-public struct Attention: Sendable, Equatable {
+public struct Attention: Sendable, Equatable, Codable {
     public var heads: Int
     /// nil: channels / heads.
     public var headDim: Int?
@@ -188,5 +188,81 @@ extension Op {
         case .toTokens: "to_tokens"
         case .fromTokens: "from_tokens"
         }
+    }
+}
+
+/// Tuples are not Codable: the structs holding (h, w) pairs encode them as two-element arrays.
+private func encodePair(_ p: (Int, Int)) -> [Int] { [p.0, p.1] }
+
+private func decodePair(_ a: [Int], _ decoder: Decoder) throws -> (Int, Int) {
+    guard a.count == 2 else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "expected an (h, w) pair")) }
+    return (a[0], a[1])
+}
+
+extension Conv2D: Codable {
+    enum CodingKeys: String, CodingKey { case out, kernel, stride, pad, dilation, groups, bias }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(out: try c.decode(Int.self, forKey: .out), kernel: try decodePair(c.decode([Int].self, forKey: .kernel), decoder),
+                  stride: try decodePair(c.decode([Int].self, forKey: .stride), decoder), pad: try decodePair(c.decode([Int].self, forKey: .pad), decoder),
+                  dilation: try decodePair(c.decode([Int].self, forKey: .dilation), decoder), groups: try c.decode(Int.self, forKey: .groups),
+                  bias: try c.decode(Bool.self, forKey: .bias))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(out, forKey: .out)
+        try c.encode(encodePair(kernel), forKey: .kernel)
+        try c.encode(encodePair(stride), forKey: .stride)
+        try c.encode(encodePair(pad), forKey: .pad)
+        try c.encode(encodePair(dilation), forKey: .dilation)
+        try c.encode(groups, forKey: .groups)
+        try c.encode(bias, forKey: .bias)
+    }
+}
+
+extension ConvTranspose2D: Codable {
+    enum CodingKeys: String, CodingKey { case out, kernel, stride, pad, outputPadding, dilation, groups, bias }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(out: try c.decode(Int.self, forKey: .out), kernel: try decodePair(c.decode([Int].self, forKey: .kernel), decoder),
+                  stride: try decodePair(c.decode([Int].self, forKey: .stride), decoder), pad: try decodePair(c.decode([Int].self, forKey: .pad), decoder),
+                  outputPadding: try decodePair(c.decode([Int].self, forKey: .outputPadding), decoder),
+                  dilation: try decodePair(c.decode([Int].self, forKey: .dilation), decoder), groups: try c.decode(Int.self, forKey: .groups),
+                  bias: try c.decode(Bool.self, forKey: .bias))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(out, forKey: .out)
+        try c.encode(encodePair(kernel), forKey: .kernel)
+        try c.encode(encodePair(stride), forKey: .stride)
+        try c.encode(encodePair(pad), forKey: .pad)
+        try c.encode(encodePair(outputPadding), forKey: .outputPadding)
+        try c.encode(encodePair(dilation), forKey: .dilation)
+        try c.encode(groups, forKey: .groups)
+        try c.encode(bias, forKey: .bias)
+    }
+}
+
+extension Pool2D: Codable {
+    enum CodingKeys: String, CodingKey { case kind, kernel, stride, pad, ceilMode }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(kind: try c.decode(PoolKind.self, forKey: .kind), kernel: try decodePair(c.decode([Int].self, forKey: .kernel), decoder),
+                  stride: try decodePair(c.decode([Int].self, forKey: .stride), decoder), pad: try decodePair(c.decode([Int].self, forKey: .pad), decoder),
+                  ceilMode: try c.decode(Bool.self, forKey: .ceilMode))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(encodePair(kernel), forKey: .kernel)
+        try c.encode(encodePair(stride), forKey: .stride)
+        try c.encode(encodePair(pad), forKey: .pad)
+        try c.encode(ceilMode, forKey: .ceilMode)
     }
 }

@@ -59,7 +59,9 @@ public enum OpSemantics {
     static func spatial(_ size: Int, kernel: Int, stride: Int, pad: Int, dilation: Int, ceil: Bool = false) -> Int {
         let span = size + 2 * pad - dilation * (kernel - 1) - 1
         if span < 0 { return 0 }
-        let q = ceil ? (span + stride - 1) / stride : span / stride
+        var q = ceil ? (span + stride - 1) / stride : span / stride
+        // PyTorch drops a last window that would start in the right padding.
+        if ceil && q * stride >= size + pad { q -= 1 }
         return q + 1
     }
 

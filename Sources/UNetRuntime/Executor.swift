@@ -1,15 +1,17 @@
 import Foundation
 import UNetIR
+import UNetPasses
 
-/// Runs a lowered graph node by node on the thread pool, freeing each intermediate after its last use.
+/// Runs a program step by step on the thread pool. Every intermediate value lives at its planned
+/// offset in one arena, allocated once and reused by every run.
 public final class Executor {
-    public let graph: Graph
+    public let program: Program
     let pool: ThreadPool
-    /// Per node, its weights in `OpSemantics.weights` order (nil for optional ones that are absent).
-    let nodeWeights: [[Tensor?]]
-    let lastUse: [Int]
+    let arena: Tensor
+    /// Per step: its output as a view into the arena (nil for graph inputs).
+    let views: [Tensor?]
 
-    /// Per-node timing of the last run, when profiling.
+    /// Per-step timing of a run, when profiling.
     public struct ProfileEntry: Sendable {
         public var node: String
         public var op: String
@@ -17,82 +19,84 @@ public final class Executor {
         public var flops: Int
     }
 
-    public init(graph: Graph, weights: WeightSet, threads: Int) throws(RuntimeError) {
-        let check = weights.check(against: graph)
-        if !check.errors.isEmpty { throw RuntimeError(check.errors.joined(separator: "\n")) }
-        self.graph = graph
+    public init(program: Program, threads: Int) {
+        self.program = program
         self.pool = ThreadPool(threads: threads)
-        var perNode: [[Tensor?]] = []
-        for node in graph.nodes {
-            let specs = node.weightPrefix.map { prefix in
-                OpSemantics.weights(of: node.op, inputShapes: node.inputs.map { graph.nodes[$0].shape }, outputShape: node.shape)
-                    .map { (prefix + "." + $0.name, $0) }
-            } ?? []
-            perNode.append(specs.map { name, spec in
-                spec.dtype == .f32 ? weights.tensors[name] : nil
-            })
+        let arena = Tensor(shape: [max(program.memory.arenaBytes / 4, 1)])
+        self.arena = arena
+        views = program.graph.steps.enumerated().map { i, step in
+            guard step.live, let offset = program.memory.offsets[i] else { return nil }
+            return Tensor(shape: step.shape, viewing: arena.data + offset / 4, owner: arena)
         }
-        nodeWeights = perNode
-        var last = [Int](repeating: -1, count: graph.nodes.count)
-        for node in graph.nodes { for input in node.inputs { last[input] = max(last[input], node.id) } }
-        for (_, id) in graph.outputs { last[id] = Int.max }
-        lastUse = last
     }
 
     public var threads: Int { pool.threads }
+    public var graph: OptimizedGraph { program.graph }
 
-    /// Runs the graph; `inputs` must hold every graph input with its declared shape.
+    /// Runs the program; `inputs` must hold every graph input with its declared shape. Outputs are fresh tensors.
     public func run(inputs: [String: Tensor], profile: ((ProfileEntry) -> Void)? = nil,
                     attention: ((String, Tensor) -> Void)? = nil) throws(RuntimeError) -> [String: Tensor] {
-        var values = [Tensor?](repeating: nil, count: graph.nodes.count)
-        for (name, id, _) in graph.inputs {
+        let g = program.graph
+        var values = views
+        for (name, id, _) in g.inputs {
             guard let t = inputs[name] else { throw RuntimeError("missing input '\(name)'") }
-            let expected = graph.nodes[id].shape
-            guard t.shape == expected else {
-                throw RuntimeError("input '\(name)' has shape \(OpSemantics.describe(t.shape)), the graph expects \(OpSemantics.describe(expected))")
+            guard t.shape == g.steps[id].shape else {
+                throw RuntimeError("input '\(name)' has shape \(OpSemantics.describe(t.shape)), the graph expects \(OpSemantics.describe(g.steps[id].shape))")
             }
             values[id] = t
         }
-        for node in graph.nodes {
-            if case .input = node.op { continue }
+        for (i, step) in g.steps.enumerated() where step.live {
+            if case .input = step.op { continue }
+            if program.memory.inPlace.contains(i) { continue }
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             var operands: [Tensor] = []
-            for i in node.inputs {
-                guard let v = values[i] else { throw RuntimeError("internal: value of '\(graph.nodes[i].name)' was released early") }
-                operands.append(v)
+            for v in step.inputs {
+                guard let t = values[v] else { throw RuntimeError("internal: step '\(step.name)' reads a value with no storage") }
+                operands.append(t)
             }
-            let out = Tensor(shape: node.shape)
+            guard let out = values[i] else { throw RuntimeError("internal: step '\(step.name)' has no storage") }
             var probabilities: Tensor?
-            if attention != nil, case .attention(let a) = node.op {
-                let tokens = node.shape.count == 4 ? node.shape[2] * node.shape[3] : node.shape[1]
-                let keys = operands.count > 1 ? operands[1].shape[1] : tokens
-                probabilities = Tensor(shape: [node.shape[0], a.heads, tokens, keys])
+            if attention != nil, case .attention(let a) = step.op {
+                let tokens = step.shape.count == 4 ? step.shape[2] * step.shape[3] : step.shape[1]
+                let keys = step.operatorArity > 1 ? operands[1].shape[1] : tokens
+                probabilities = Tensor(shape: [step.shape[0], a.heads, tokens, keys])
             }
-            execute(node, operands: operands, weights: nodeWeights[node.id], out: out, probabilities: probabilities)
-            values[node.id] = out
+            let epilogue = step.epilogue.isEmpty ? nil : EpilogueContext(ops: step.epilogue, operands: operands)
+            let handled = execute(step.op, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i], out: out,
+                                  epilogue: epilogue, probabilities: probabilities)
+            if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue.ops, out: out, operands: epilogue.operands, pool: pool) }
             if let attention {
-                if let probabilities { attention(node.name, probabilities) }
-                if graph.gateMaps.contains(node.id) { attention(node.name, out) }
+                if let probabilities { attention(step.name, probabilities) }
+                // A gate's sigmoid may have been fused into the step before it: the step's output is then the map.
+                if let gate = ([step.name] + step.absorbed).first(where: { g.gateMapNames.contains($0) }) { attention(gate, out) }
             }
-            for i in node.inputs where lastUse[i] == node.id { values[i] = nil }
             if let profile {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                profile(ProfileEntry(node: node.name, op: node.op.name, seconds: seconds, flops: graph.flops(of: node)))
+                profile(ProfileEntry(node: step.name, op: step.op.name + (step.epilogue.isEmpty ? "" : "+" + step.epilogue.map(\.name).joined(separator: "+")),
+                                     seconds: seconds, flops: g.flops(of: step)))
             }
         }
         var outputs: [String: Tensor] = [:]
-        for (name, id) in graph.outputs { outputs[name] = values[id] }
+        for (name, id) in g.outputs {
+            guard let v = values[id] else { continue }
+            let copy = Tensor(shape: v.shape)
+            copy.data.update(from: v.data, count: v.count)
+            outputs[name] = copy
+        }
         return outputs
     }
 
-    func execute(_ node: Node, operands x: [Tensor], weights w: [Tensor?], out: Tensor, probabilities: Tensor? = nil) {
+    /// Runs one operator; returns true when the kernel applied the epilogue itself.
+    func execute(_ op: Op, operands x: [Tensor], weights w: [Tensor?], out: Tensor, epilogue: EpilogueContext?,
+                 probabilities: Tensor?) -> Bool {
         func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
-        // Weight order is OpSemantics.weights: the first is always present when the op has weights.
+        // Weights were checked against the graph before the program was built.
         func required(_ i: Int) -> Tensor { weight(i) ?? Tensor(zeros: [1]) }
-        switch node.op {
+        switch op {
         case .input: break
         case .conv2d(let c):
-            ConvolutionKernel.conv2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool)
+            ConvolutionKernel.conv2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
+            return true
         case .convTranspose2d(let c):
             ConvolutionKernel.convTranspose2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool)
         case .linear(_, let bias):
@@ -106,10 +110,12 @@ public final class Executor {
                                           out: out, pool: pool)
         case .groupNorm(let groups, let eps, let affine):
             NormalizationKernel.groupNorm(groups: groups, eps: eps, x: x[0], weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil,
-                                          out: out, pool: pool)
+                                          out: out, pool: pool, epilogue: epilogue)
+            return true
         case .instanceNorm(let eps, let affine):
             NormalizationKernel.groupNorm(groups: x[0].shape[1], eps: eps, x: x[0], weight: affine ? weight(0) : nil,
-                                          bias: affine ? weight(1) : nil, out: out, pool: pool)
+                                          bias: affine ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
+            return true
         case .layerNorm(let eps, let affine):
             NormalizationKernel.layerNorm(eps: eps, x: x[0], weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil, out: out, pool: pool)
         case .unary(let u): ElementwiseKernel.unary(u, x: x[0], out: out, pool: pool)
@@ -139,6 +145,17 @@ public final class Executor {
                                 weights: (required(0), q ? weight(1) : nil, required(step), q ? weight(step + 1) : nil,
                                           required(2 * step), q ? weight(2 * step + 1) : nil, required(3 * step), a.outBias ? weight(3 * step + 1) : nil),
                                 out: out, pool: pool, probabilities: probabilities)
+        }
+        return false
+    }
+}
+
+extension Epilogue {
+    var name: String {
+        switch self {
+        case .unary(let u): Op.unary(u).name
+        case .add: "add"
+        case .film: "film"
         }
     }
 }

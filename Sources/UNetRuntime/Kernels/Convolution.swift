@@ -1,17 +1,24 @@
 import UNetIR
+import UNetPasses
+
+/// A fused epilogue and the tensors its operand indices refer to.
+struct EpilogueContext {
+    var ops: [Epilogue]
+    var operands: [Tensor]
+}
 
 /// conv2d and conv_transpose2d, lowered to GEMM tiles (im2col per tile of output pixels).
 enum ConvolutionKernel {
     static let pixelsPerTile = GEMM.blockN
 
-    static func conv2d(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+    static func conv2d(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext? = nil) {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
         let g = c.groups
         let cinG = cin / g
         let coutG = cout / g
         if cinG == 1 && coutG == 1 {
-            depthwise(c, x: x, weight: weight, bias: bias, out: out, pool: pool)
+            depthwise(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue)
             return
         }
         let (kh, kw) = c.kernel
@@ -39,6 +46,10 @@ enum ConvolutionKernel {
                 // The input already is the [K, pixels] matrix.
                 GEMM.block(m0: m0, m1: m1, n0: p0, n1: p1, k: k, a: a, b: MatrixView(input, rowStride: h * w, columnStride: 1),
                            c: output, ldc: pixels, bias: biasMode, accumulate: false)
+                if let e = epilogue {
+                    EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: cout, pixels: pixels, batch: batch,
+                                         channelRange: (group * coutG + m0)..<(group * coutG + m1), pixelRange: p0..<p1)
+                }
                 return
             }
             let width = p1 - p0
@@ -61,11 +72,15 @@ enum ConvolutionKernel {
             // Column block [p0, p1) of C starts at `output + p0`.
             GEMM.block(m0: m0, m1: m1, n0: 0, n1: width, k: k, a: a, b: MatrixView(columns, rowStride: width, columnStride: 1),
                        c: output + p0, ldc: pixels, bias: biasMode, accumulate: false)
+            if let e = epilogue {
+                EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: cout, pixels: pixels, batch: batch,
+                                     channelRange: (group * coutG + m0)..<(group * coutG + m1), pixelRange: p0..<p1)
+            }
         }
     }
 
     /// One input channel per output channel: a direct loop is far cheaper than a 1-row GEMM.
-    static func depthwise(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+    static func depthwise(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?) {
         let (n, ch, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (ho, wo) = (out.shape[2], out.shape[3])
         let (kh, kw) = c.kernel
@@ -90,6 +105,10 @@ enum ConvolutionKernel {
                     }
                     dst[oy * wo + ox] = sum + b
                 }
+            }
+            if let e = epilogue {
+                EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: ch, pixels: ho * wo, batch: plane / ch,
+                                     channelRange: channel..<(channel + 1), pixelRange: 0..<(ho * wo))
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import UNetIR
+import UNetPasses
 
 /// batch_norm, group_norm, layer_norm, instance_norm. Statistics are summed in Double, in a
 /// fixed order inside one tile, so they are accurate and thread-count independent.
@@ -19,7 +20,8 @@ enum NormalizationKernel {
     }
 
     /// Normalises `groups` groups of channels per sample; with `groups == channels` this is instance_norm.
-    static func groupNorm(groups: Int, eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+    static func groupNorm(groups: Int, eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, out: Tensor, pool: ThreadPool,
+                          epilogue: EpilogueContext? = nil) {
         let channels = x.shape[1]
         let plane = x.count / (x.shape[0] * channels)
         let perGroup = channels / groups
@@ -43,6 +45,10 @@ enum NormalizationKernel {
                 let t = (bd?[c] ?? 0) - Float(mean) * s
                 let src = xd + base + cc * plane, dst = od + base + cc * plane
                 for i in 0..<plane { dst[i] = src[i] * s + t }
+            }
+            if let e = epilogue {
+                EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: channels, pixels: plane, batch: task / groups,
+                                     channelRange: (group * perGroup)..<((group + 1) * perGroup), pixelRange: 0..<plane)
             }
         }
     }

@@ -1,10 +1,22 @@
 import Foundation
-import UNetIR
+
+/// A weight tensor held by the compiler: shape and values, immutable.
+public final class ConstantTensor: Sendable {
+    public let shape: [Int]
+    public let values: [Float]
+
+    public init(shape: [Int], values: [Float]) {
+        self.shape = shape
+        self.values = values
+    }
+
+    public var count: Int { values.count }
+}
 
 /// The weight tensors of a graph, by `state_dict` name.
-public struct WeightSet: @unchecked Sendable {
-    public var tensors: [String: Tensor]
-    public init(tensors: [String: Tensor]) { self.tensors = tensors }
+public struct WeightSet: Sendable {
+    public var tensors: [String: ConstantTensor]
+    public init(tensors: [String: ConstantTensor]) { self.tensors = tensors }
 
     /// Deterministic initialisation used when no weight file is given (`--seed`).
     ///
@@ -13,7 +25,7 @@ public struct WeightSet: @unchecked Sendable {
     /// are uniform in ±1/sqrt(fan_in) (PyTorch's default bound); norm scales are 1, shifts 0;
     /// running means 0 and variances 1; attention and GEGLU projections like linear layers.
     public static func seeded(for graph: Graph, seed: UInt64) -> WeightSet {
-        var tensors: [String: Tensor] = [:]
+        var tensors: [String: ConstantTensor] = [:]
         for node in graph.nodes {
             guard let prefix = node.weightPrefix else { continue }
             let shapes = node.inputs.map { graph.nodes[$0].shape }
@@ -24,17 +36,17 @@ public struct WeightSet: @unchecked Sendable {
             var fanIn = 1
             for w in OpSemantics.weights(of: node.op, inputShapes: shapes, outputShape: node.shape) where w.dtype == .f32 {
                 let name = prefix + "." + w.name
-                let tensor = Tensor(shape: w.shape)
+                let count = w.shape.reduce(1, *)
                 if w.name.hasSuffix("weight") && w.shape.count >= 2 { fanIn = w.shape.dropFirst().reduce(1, *) }
+                var values: [Float]
                 if isNorm || w.isBuffer {
-                    let value: Float = (w.name == "weight" || w.name == "running_var") ? 1 : 0
-                    for i in 0..<tensor.count { tensor[i] = value }
+                    values = [Float](repeating: (w.name == "weight" || w.name == "running_var") ? 1 : 0, count: count)
                 } else {
                     var rng = SplitMix64(seed: seed ^ fnv1a(name))
                     let bound = 1 / Float(max(fanIn, 1)).squareRoot()
-                    for i in 0..<tensor.count { tensor[i] = (rng.nextUnit() * 2 - 1) * bound }
+                    values = (0..<count).map { _ in (rng.nextUnit() * 2 - 1) * bound }
                 }
-                tensors[name] = tensor
+                tensors[name] = ConstantTensor(shape: w.shape, values: values)
             }
         }
         return WeightSet(tensors: tensors)
@@ -69,7 +81,8 @@ public struct WeightSet: @unchecked Sendable {
     }
 }
 
-func fnv1a(_ s: String) -> UInt64 {
+/// FNV-1a, a string hash that is the same in every process (Swift's `hashValue` is randomly seeded).
+public func fnv1a(_ s: String) -> UInt64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for b in s.utf8 {
         h ^= UInt64(b)

@@ -1,0 +1,41 @@
+import UNetIR
+
+/// One rewrite of the optimized graph. Each pass lives in its own file and says what it changed.
+public protocol GraphPass {
+    /// Name used by `--print-after` and reports.
+    var name: String { get }
+    /// Rewrites `graph` in place; returns how many rewrites it made.
+    func run(_ graph: inout OptimizedGraph) -> Int
+}
+
+/// Runs the passes in order; a hook sees the graph after each one (`--print-after`).
+public struct PassManager {
+    public var passes: [any GraphPass]
+
+    public init(passes: [any GraphPass]) { self.passes = passes }
+
+    /// The standard pipeline; `-O0` runs none of it.
+    public static var standard: PassManager { PassManager(passes: [
+        DeadCodeElimination(),
+        CommonSubexpressionElimination(),
+        BatchNormFolding(),
+        AffineFolding(),
+        EpilogueFusion(),
+        ConcatElimination(),
+        DeadCodeElimination(),
+    ]) }
+
+    public static var passNames: [String] { standard.passes.map(\.name) }
+
+    /// Runs every pass; returns (pass name, rewrites) in order.
+    @discardableResult
+    public func run(_ graph: inout OptimizedGraph, after: ((String, OptimizedGraph) -> Void)? = nil) -> [(String, Int)] {
+        var log: [(String, Int)] = []
+        for pass in passes {
+            let changes = pass.run(&graph)
+            log.append((pass.name, changes))
+            after?(pass.name, graph)
+        }
+        return log
+    }
+}

@@ -1,0 +1,100 @@
+import UNetIR
+
+/// Elementwise work a step applies to its own output before anyone reads it (a fused epilogue).
+public enum Epilogue: Sendable, Equatable, Codable {
+    case unary(UnaryOp)
+    /// `out += operand`, same shape: a residual add.
+    case add(operand: Int)
+    /// `out = out * (1 + scale) + shift` per channel from operand `[B, 2C]`.
+    case film(operand: Int)
+}
+
+/// One step of the optimized graph: an operator, its fused epilogue, and the weights it owns.
+public struct Step: Sendable {
+    public var name: String
+    public var op: Op
+    /// Value ids (= step ids) of the operands; epilogue operands are listed here too.
+    public var inputs: [Int]
+    /// How many of `inputs` the operator itself reads; the rest belong to the epilogue.
+    public var operatorArity: Int
+    public var shape: Shape
+    public var epilogue: [Epilogue] = []
+    /// In `OpSemantics.weights` order; nil for optional weights that are absent.
+    public var weights: [ConstantTensor?]
+    /// IR nodes this step absorbed (for reports and drawings).
+    public var absorbed: [String] = []
+    /// False once a pass removed the step; removed steps keep their slot so ids stay stable.
+    public var live = true
+
+    public var operatorInputs: ArraySlice<Int> { inputs.prefix(operatorArity) }
+}
+
+/// The graph the passes rewrite: steps in topological order, graph inputs and outputs.
+public struct OptimizedGraph: Sendable {
+    public var name: String
+    public var steps: [Step]
+    public var inputs: [(name: String, step: Int, role: String?)]
+    public var outputs: [(name: String, step: Int)]
+    /// A concat whose operands were told to write straight into their slice of its buffer.
+    public var elidedConcats: Set<Int> = []
+    /// Steps whose output is an attention-gate map, for `--dump-attention`.
+    public var gateMapNames: Set<String> = []
+
+    /// The unoptimized graph (`-O0`): one step per IR node, weights attached by name.
+    public init(graph: Graph, weights: WeightSet) {
+        name = graph.name
+        steps = graph.nodes.map { node in
+            let shapes = node.inputs.map { graph.nodes[$0].shape }
+            let local = node.weightPrefix.map { prefix in
+                OpSemantics.weights(of: node.op, inputShapes: shapes, outputShape: node.shape).map { w -> ConstantTensor? in
+                    w.dtype == .f32 ? weights.tensors[prefix + "." + w.name] : nil
+                }
+            } ?? []
+            return Step(name: node.name, op: node.op, inputs: node.inputs, operatorArity: node.inputs.count, shape: node.shape,
+                        weights: local, absorbed: [])
+        }
+        inputs = graph.inputs.map { ($0.name, $0.node, $0.role) }
+        outputs = graph.outputs.map { ($0.name, $0.node) }
+        gateMapNames = Set(graph.gateMaps.map { graph.nodes[$0].name })
+    }
+
+    public init(name: String, steps: [Step], inputs: [(name: String, step: Int, role: String?)], outputs: [(name: String, step: Int)],
+                elidedConcats: Set<Int>, gateMapNames: Set<String>) {
+        self.name = name
+        self.steps = steps
+        self.inputs = inputs
+        self.outputs = outputs
+        self.elidedConcats = elidedConcats
+        self.gateMapNames = gateMapNames
+    }
+
+    /// Live steps that read each value (operator or epilogue operand).
+    public func consumers() -> [[Int]] {
+        var users = [[Int]](repeating: [], count: steps.count)
+        for (i, s) in steps.enumerated() where s.live {
+            for v in s.inputs where !users[v].contains(i) { users[v].append(i) }
+        }
+        return users
+    }
+
+    public var outputSteps: Set<Int> { Set(outputs.map(\.step)) }
+
+    /// Replaces every use of value `old` by `new` (in steps and outputs).
+    public mutating func replaceUses(of old: Int, with new: Int) {
+        for i in steps.indices where steps[i].live {
+            steps[i].inputs = steps[i].inputs.map { $0 == old ? new : $0 }
+        }
+        outputs = outputs.map { ($0.name, $0.step == old ? new : $0.step) }
+    }
+
+    public var liveSteps: [Step] { steps.filter { $0.live && !isInput($0) } }
+
+    func isInput(_ s: Step) -> Bool {
+        if case .input = s.op { return true }
+        return false
+    }
+
+    public func flops(of step: Step) -> Int {
+        OpSemantics.flops(of: step.op, inputShapes: step.operatorInputs.map { steps[$0].shape }, outputShape: step.shape)
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import UNetIR
+import UNetPasses
+
+/// Applies a step's fused epilogue to a block of its output: channels × pixels of one batch item.
+///
+/// Convolutions call it per output tile while the tile is in cache; other producers call it once
+/// on their whole output.
+enum EpilogueKernel {
+    /// `out` and add-operands are `[B, C, P]`; FiLM operands `[B, 2C]`.
+    static func apply(_ epilogue: [Epilogue], out: UnsafeMutablePointer<Float>, operands: [Tensor], channels: Int, pixels: Int,
+                      batch b: Int, channelRange: Range<Int>, pixelRange: Range<Int>) {
+        for e in epilogue {
+            for c in channelRange {
+                let row = out + (b * channels + c) * pixels
+                switch e {
+                case .unary(let u):
+                    unary(u, row, pixelRange)
+                case .add(let k):
+                    let other = operands[k].data + (b * channels + c) * pixels
+                    for p in pixelRange { row[p] += other[p] }
+                case .film(let k):
+                    let emb = operands[k].data
+                    let scale = 1 + emb[b * 2 * channels + c]
+                    let shift = emb[b * 2 * channels + channels + c]
+                    for p in pixelRange { row[p] = row[p] * scale + shift }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func unary(_ u: UnaryOp, _ row: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        switch u {
+        case .identity: break
+        case .relu: for p in range { row[p] = max(row[p], 0) }
+        case .relu6: for p in range { row[p] = min(max(row[p], 0), 6) }
+        case .leakyRelu(let slope):
+            let s = Float(slope)
+            for p in range where row[p] < 0 { row[p] *= s }
+        case .silu: for p in range { row[p] = row[p] * Activation.sigmoid(row[p]) }
+        case .gelu(let tanhForm):
+            if tanhForm {
+                for p in range { row[p] = Activation.geluTanh(row[p]) }
+            } else {
+                for p in range { row[p] = Activation.gelu(row[p]) }
+            }
+        case .sigmoid: for p in range { row[p] = Activation.sigmoid(row[p]) }
+        case .tanh: for p in range { row[p] = tanhf(row[p]) }
+        case .clamp(let lo, let hi):
+            let l = lo.map(Float.init) ?? -Float.infinity, h = hi.map(Float.init) ?? Float.infinity
+            for p in range { row[p] = min(max(row[p], l), h) }
+        case .scale(let factor, let offset):
+            let f = Float(factor), o = Float(offset)
+            for p in range { row[p] = row[p] * f + o }
+        }
+    }
+
+    /// The whole output at once, split over the pool by channel planes.
+    static func applyWhole(_ epilogue: [Epilogue], out: Tensor, operands: [Tensor], pool: ThreadPool) {
+        guard !epilogue.isEmpty else { return }
+        let rank4 = out.shape.count == 4
+        let batch = rank4 ? out.shape[0] : 1
+        let channels = rank4 ? out.shape[1] : 1
+        let pixels = out.count / (batch * channels)
+        let data = out.data
+        if rank4 {
+            pool.parallelFor(batch * channels) { plane in
+                apply(epilogue, out: data, operands: operands, channels: channels, pixels: pixels, batch: plane / channels,
+                      channelRange: (plane % channels)..<(plane % channels + 1), pixelRange: 0..<pixels)
+            }
+        } else {
+            let chunk = 1 << 14
+            pool.parallelFor((pixels + chunk - 1) / chunk) { tile in
+                apply(epilogue, out: data, operands: operands, channels: 1, pixels: pixels, batch: 0, channelRange: 0..<1,
+                      pixelRange: (tile * chunk)..<min(pixels, tile * chunk + chunk))
+            }
+        }
+    }
+}
