@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "UNetSpec", dependencies: ["CJSONC"]),
         .target(name: "UNetIR", dependencies: ["UNetSpec"]),
         .target(name: "UNetPasses", dependencies: ["UNetIR"]),
-        .target(name: "UNetPlan", dependencies: ["UNetIR", "UNetPasses"]),
+        .target(name: "UNetPlan", dependencies: ["UNetSpec", "UNetIR", "UNetPasses"]),
         .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan"]),
         .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetRuntime"]),
         .executableTarget(

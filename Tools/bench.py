@@ -12,8 +12,11 @@ For every graph it
        OpenVINO  CPU, INFERENCE_PRECISION_HINT f32, PERFORMANCE_HINT LATENCY, INFERENCE_NUM_THREADS N
                  (skipped when the openvino package is missing),
      the peers with the same protocol: one warm-up run, then R timed runs, median;
-  3. reads each subprocess's peak RSS (os.wait4) and compares unetc's outputs with ORT's
-     (relative L2, ||unetc - ort|| / ||ort||).
+  3. reads each engine process's peak RSS (ru_maxrss from os.wait4 in a small launcher, see
+     run_measured) and compares unetc's outputs with ORT's (relative L2, ||unetc - ort|| / ||ort||).
+
+The unetc binary is copied into the work directory first, so a rebuild during the run cannot mix
+two binaries in one table.
 
 Prints a markdown table and, as its last line,
   worst unetc/peer ratio: R (GRAPH, N threads, PEER)
@@ -29,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,11 @@ REL_L2_TOLERANCE = 1e-4   # the oracle's pass mark; larger errors are flagged in
 # ----------------------------------------------------------------------------------------------
 # Worker: one engine in its own process (so its peak RSS is its own)
 # ----------------------------------------------------------------------------------------------
+
+def median(times):
+    """The upper median for an even count: the statistic `unetc run --repeat` reports."""
+    return sorted(times)[len(times) // 2]
+
 
 def load_inputs(specs):
     """NAME=FILE.npy arguments -> {name: array}."""
@@ -84,7 +91,7 @@ def openvino_runner(model, threads, expected_names):
     # an output has several tensor names (e.g. {'logits', 'head/Conv#202'}): keep the ONNX graph's
     names = [next((n for n in o.get_names() if n in expected_names), o.get_any_name()) for o in compiled.outputs]
 
-    def run(inputs):
+    def run(inputs):  # returns fresh arrays, as ORT's run does
         request.infer(inputs, share_inputs=True)
         return {name: request.get_output_tensor(i).data.copy() for i, name in enumerate(names)}
     return run, ov.__version__.split("-")[0]
@@ -109,7 +116,7 @@ def worker(args):
         os.makedirs(args.output, exist_ok=True)
         for name, arr in outputs.items():
             np.save(os.path.join(args.output, name + ".npy"), arr)
-    print(json.dumps({"median_ms": statistics.median(times), "min_ms": min(times),
+    print(json.dumps({"median_ms": median(times), "min_ms": min(times),
                       "times_ms": [round(t, 3) for t in times], "version": version}))
     return 0
 
@@ -189,7 +196,8 @@ class Prepared:
 
 
 def import_oracle():
-    sys.path.insert(0, TOOLS)
+    if TOOLS not in sys.path:
+        sys.path.insert(0, TOOLS)
     import oracle  # the oracle's weights, inputs, safetensors writer, ONNX exporter and comparison
     return oracle
 
@@ -332,8 +340,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.runs is None:
         args.runs = 3 if args.quick else 10
-    if args.runs < 1:
-        p.error("--runs must be at least 1")
+    if args.runs < 2:
+        p.error("--runs must be at least 2 (`unetc run` warms up only when it repeats)")
     try:
         args.thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
     except ValueError:
@@ -383,12 +391,16 @@ def main(argv=None):
     started = time.time()
     if not args.no_build:
         build_release()
-    unetc = os.path.abspath(args.unetc)
     graphs = [resolve_graph(s.strip()) for s in args.graphs.split(",") if s.strip()]
     peers = ["ORT"] + (["OpenVINO"] if not args.no_openvino and openvino_available() else [])
     if "OpenVINO" not in peers and not args.no_openvino:
         log("bench: the openvino package is missing; OpenVINO is left out (Tools/setup-venv.sh installs it)")
     workdir = args.workdir or tempfile.mkdtemp(prefix="unetc-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    # a private copy, so that a rebuild during the run cannot mix two binaries in one table
+    import_oracle().wait_for_binary(args.unetc)  # the developer may be rebuilding it right now
+    unetc = os.path.join(workdir, "unetc")
+    shutil.copy2(args.unetc, unetc)
     load_start = os.getloadavg()
 
     rows, failures, baseline_rss = [], [], None

@@ -5,18 +5,30 @@ import UNetSpec
 /// The library entry point: read a graph file and turn it into a verified IR graph.
 public enum GraphLoader {
     /// Reads, parses, decodes and lowers the graph file at `path`; every problem comes back as a located diagnostic.
-    public static func load(path: String) -> Result<Graph, DiagnosticList> {
+    /// `shapes` replaces declared input shapes (`unetc compile --shape x=1x3x512x512`).
+    public static func load(path: String, shapes: [String: [Int]] = [:]) -> Result<Graph, DiagnosticList> {
         switch readFile(path) {
         case .failure(let d): return .failure(DiagnosticList([d]))
-        case .success(let bytes): return load(bytes: bytes, file: path)
+        case .success(let bytes): return load(bytes: bytes, file: path, shapes: shapes)
         }
     }
 
     /// Lowers graph text already in memory; `file` is used in messages only.
-    public static func load(bytes: [UInt8], file: String) -> Result<Graph, DiagnosticList> {
+    public static func load(bytes: [UInt8], file: String, shapes: [String: [Int]] = [:]) -> Result<Graph, DiagnosticList> {
         switch SpecDecoder.decode(bytes: bytes, file: file) {
         case .failure(let list): return .failure(list)
-        case .success(let spec): return Lowering.lower(spec)
+        case .success(var spec):
+            for (name, shape) in shapes {
+                guard let k = spec.inputs.firstIndex(where: { $0.name == name }) else {
+                    return .failure(DiagnosticList([Diagnostic(file: file, message: "--shape names unknown input '\(name)'",
+                                                               hint: NearestName.hint(name, in: spec.inputs.map(\.name)))]))
+                }
+                guard shape.count == spec.inputs[k].shape.count, shape.allSatisfy({ $0 >= 1 && $0 <= Int(Limits.maxDimension) }) else {
+                    return .failure(DiagnosticList([Diagnostic(file: file, message: "--shape for '\(name)' must have rank \(spec.inputs[k].shape.count) and dimensions in 1...\(Limits.maxDimension)")]))
+                }
+                spec.inputs[k].shape = shape.map { Int64($0) }
+            }
+            return Lowering.lower(spec)
         }
     }
 

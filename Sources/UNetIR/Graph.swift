@@ -48,6 +48,8 @@ public struct Graph: Sendable {
     public var outputs: [(name: String, node: Int)] = []
     /// Nodes whose output is an attention-gate map (the sigmoid inside a decoder's `gate`), for `--dump-attention`.
     public var gateMaps: [Int] = []
+    /// Nodes whose output was pushed as a ModularUNet skip (drawn as dashed edges to their decoder).
+    public var skipSources: [Int] = []
 
     public init(name: String) { self.name = name }
 

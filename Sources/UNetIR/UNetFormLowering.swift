@@ -101,6 +101,7 @@ extension Lowering {
     }
 
     mutating func pushSkip(_ value: Value, mark: StepSpec.SkipMark, level: String, source: JSONNode) {
+        if case .node(let id) = value { graph.skipSources.append(id) }
         switch mark {
         case .anonymous: skips.append(Skip(name: nil, value: value, level: level, source: source))
         case .named(let name):

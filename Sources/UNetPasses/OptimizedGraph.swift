@@ -27,6 +27,19 @@ public struct Step: Sendable {
     public var live = true
 
     public var operatorInputs: ArraySlice<Int> { inputs.prefix(operatorArity) }
+
+    public init(name: String, op: Op, inputs: [Int], operatorArity: Int, shape: Shape, epilogue: [Epilogue] = [],
+                weights: [ConstantTensor?], absorbed: [String] = [], live: Bool = true) {
+        self.name = name
+        self.op = op
+        self.inputs = inputs
+        self.operatorArity = operatorArity
+        self.shape = shape
+        self.epilogue = epilogue
+        self.weights = weights
+        self.absorbed = absorbed
+        self.live = live
+    }
 }
 
 /// The graph the passes rewrite: steps in topological order, graph inputs and outputs.
@@ -39,6 +52,8 @@ public struct OptimizedGraph: Sendable {
     public var elidedConcats: Set<Int> = []
     /// Steps whose output is an attention-gate map, for `--dump-attention`.
     public var gateMapNames: Set<String> = []
+    /// Steps whose output was pushed as a skip.
+    public var skipSources: Set<Int> = []
 
     /// The unoptimized graph (`-O0`): one step per IR node, weights attached by name.
     public init(graph: Graph, weights: WeightSet) {
@@ -56,6 +71,7 @@ public struct OptimizedGraph: Sendable {
         inputs = graph.inputs.map { ($0.name, $0.node, $0.role) }
         outputs = graph.outputs.map { ($0.name, $0.node) }
         gateMapNames = Set(graph.gateMaps.map { graph.nodes[$0].name })
+        skipSources = Set(graph.skipSources)
     }
 
     public init(name: String, steps: [Step], inputs: [(name: String, step: Int, role: String?)], outputs: [(name: String, step: Int)],

@@ -2,79 +2,20 @@ import ArgumentParser
 import Foundation
 import UNetCompiler
 import UNetIR
+import UNetPasses
+import UNetPlan
 import UNetRuntime
 import UNetSpec
 
-@main
-struct UNetc: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "unetc",
-        abstract: "A compiler for UNet models described in JSON.",
-        subcommands: [Validate.self, Run.self, DumpIR.self]
-    )
-}
-
-/// Standard error, for diagnostics.
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
-struct Validate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Check graph files: every shape, parameter and FLOP, or located errors.")
-
-    @Argument(help: "Graph files (.json).")
-    var files: [String]
-
-    @Flag(name: .shortAndLong, help: "Print a per-node table: name, op, output shape, params, FLOPs.")
-    var verbose = false
-
-    @Flag(name: .customLong("weights-manifest"), help: "Print every weight tensor the graph expects: state_dict name, shape, dtype.")
-    var weightsManifest = false
-
-    func run() throws {
-        var failed = 0
-        for file in files {
-            switch GraphLoader.load(path: file) {
-            case .failure(let diagnostics):
-                failed += 1
-                printError(diagnostics.report())
-                printError("\(file): \(diagnostics.items.count) error\(diagnostics.items.count == 1 ? "" : "s")")
-            case .success(let graph):
-                print("\(file): ok (\(graph.name))")
-                print(GraphSummary.summary(graph))
-                if verbose { print(GraphSummary.nodeTable(graph)) }
-                if weightsManifest { print(GraphSummary.weightManifest(graph)) }
-            }
-        }
-        if failed > 0 { throw ExitCode(1) }
-    }
-}
-
-struct DumpIR: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ir", abstract: "Print the lowered graph as JSON (the format tools such as the ONNX oracle read).")
-
-    @Argument(help: "A graph file (.json).")
-    var file: String
-
-    func run() throws {
-        switch GraphLoader.load(path: file) {
-        case .failure(let diagnostics):
-            printError(diagnostics.report())
-            throw ExitCode(1)
-        case .success(let graph):
-            print(IRExport.json(graph))
-        }
-    }
-}
-
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a graph on the CPU runtime: inputs and outputs are .npy files.")
+        abstract: "Run a graph or a compiled plan on the CPU runtime: inputs and outputs are .npy files.")
 
-    @Argument(help: "A graph file (.json).")
+    @Argument(help: "A graph file (.json), compiled on the fly, or a plan file from `unetc compile`.")
     var graph: String
+
+    @Flag(name: .customLong("O0"), help: "Compile without optimization passes (graph files only).")
+    var noOptimization = false
 
     @Option(help: "Weights (.safetensors) named by the graph's state_dict paths. Without it, a seeded initialisation.")
     var weights: String?
@@ -104,12 +45,10 @@ struct Run: ParsableCommand {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         let session: ModelSession
         do {
-            session = try ModelSession(graphPath: graph, weightsPath: weights, seed: seed, threads: threads)
-        } catch let d as DiagnosticList {
-            printError(d.report())
-            throw ExitCode(1)
+            session = try ModelSession(path: graph, weightsPath: weights, seed: seed, threads: threads,
+                                       options: CompileOptions(optimize: !noOptimization))
         } catch {
-            printError("\(error)")
+            reportError(error)
             throw ExitCode(1)
         }
         for w in session.warnings { printError("warning: " + w) }
@@ -184,7 +123,7 @@ struct Run: ParsableCommand {
             do {
                 for (name, map) in maps {
                     let base = (dir as NSString).appendingPathComponent(name)
-                    if map.shape.count == 4 && g.nodes.first(where: { $0.name == name }).map({ if case .attention = $0.op { true } else { false } }) == true {
+                    if map.shape.count == 4 && g.steps.first(where: { $0.name == name }).map({ if case .attention = $0.op { true } else { false } }) == true {
                         try NumpyFile.write(map, to: base + ".heads.npy")
                         try NumpyFile.write(AttentionMaps.headAverage(map), to: base + ".mean.npy")
                     } else {
@@ -209,7 +148,7 @@ struct Run: ParsableCommand {
         }
         print(String(format: "time: %.1f ms%@ (%d threads, %.2f GFLOP, %.1f GFLOP/s)", seconds * 1000,
                      repetitions > 1 ? String(format: " median of %d, min %.1f ms", repetitions, (times.min() ?? 0) * 1000) as NSString : "" as NSString, threads,
-                     Double(g.totalFLOPs) / 1e9, Double(g.totalFLOPs) / 1e9 / max(seconds, 1e-9)))
+                     Double(session.flops) / 1e9, Double(session.flops) / 1e9 / max(seconds, 1e-9)))
         if profile { print(OutputSummary.profileTable(entries)) }
     }
 }

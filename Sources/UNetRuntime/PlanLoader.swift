@@ -1,0 +1,62 @@
+import Foundation
+import UNetIR
+import UNetPasses
+import UNetPlan
+
+/// Opens a plan file: maps it, checks header, checksum, version, ISA and every index in it, and
+/// builds a program whose weights are views into the mapping (no copy).
+public enum PlanLoader {
+    public struct Loaded {
+        public var program: Program
+        public var manifest: PlanManifest
+        public var file: MappedFile
+    }
+
+    public static func load(_ path: String, verifyChecksum: Bool = true) throws(RuntimeError) -> Loaded {
+        let file = try MappedFile(path: path)
+        func fail(_ message: String) -> RuntimeError { RuntimeError("'\(path)': \(message)") }
+        let header: PlanFormat.Header
+        switch PlanFormat.Header.decode(file.slice(0..<min(file.count, PlanFormat.headerBytes)), fileSize: file.count) {
+        case .failure(let e): throw fail(e.message)
+        case .success(let h): header = h
+        }
+        guard header.isa == PlanFormat.currentISA else {
+            throw fail("compiled for \(header.isa), this machine runs \(PlanFormat.currentISA): compile the graph again here")
+        }
+        let bodyStart = PlanFormat.headerBytes
+        let bodyEnd = Int(header.weightsOffset + header.weightsLength)
+        if verifyChecksum {
+            guard checksum(file.bytes + bodyStart, count: bodyEnd - bodyStart) == header.checksum else {
+                throw fail("checksum mismatch: the file is corrupt")
+            }
+        }
+        let manifest: PlanManifest
+        switch PlanFormat.decodeManifest(file.slice(bodyStart..<(bodyStart + Int(header.manifestLength)))) {
+        case .failure(let e): throw fail(e.message)
+        case .success(let m): manifest = m
+        }
+        guard manifest.weightBytes == Int(header.weightsLength) else { throw fail("corrupt: the manifest and header disagree on the weight size") }
+        if let problem = manifest.validate() { throw fail("corrupt: \(problem)") }
+        let base = UnsafeMutableRawPointer(mutating: file.bytes + Int(header.weightsOffset))
+        let weights = manifest.steps.map { step in
+            step.weights.map { ref in
+                ref.map { Tensor(shape: $0.shape, viewing: (base + $0.offset).assumingMemoryBound(to: Float.self), owner: file) }
+            }
+        }
+        let program = Program(graph: manifest.graph(), memory: manifest.memory, weights: weights)
+        return Loaded(program: program, manifest: manifest, file: file)
+    }
+
+    /// `PlanChecksum.hash` over raw memory, a word at a time.
+    static func checksum(_ p: UnsafeRawPointer, count: Int) -> UInt64 {
+        var h = PlanChecksum.seed
+        let words = count / 8
+        for i in 0..<words { h = PlanChecksum.mix(h, UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
+        if count % 8 != 0 {
+            var tail: UInt64 = 0
+            for k in 0..<(count % 8) { tail |= UInt64(p.load(fromByteOffset: words * 8 + k, as: UInt8.self)) << (8 * UInt64(k)) }
+            h = PlanChecksum.mix(h, tail)
+        }
+        return PlanChecksum.mix(h, UInt64(count))
+    }
+}
