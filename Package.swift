@@ -20,7 +20,9 @@ let package = Package(
         .target(name: "UNetIR", dependencies: ["UNetSpec"]),
         .target(name: "UNetPasses", dependencies: ["UNetIR"]),
         .target(name: "UNetPlan", dependencies: ["UNetSpec", "UNetIR", "UNetPasses"]),
-        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan"]),
+        // Kernels are optimized in debug builds too: the test suite runs real graphs through them.
+        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetRuntime"]),
         .executableTarget(
             name: "unetc",

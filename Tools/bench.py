@@ -196,6 +196,7 @@ class Prepared:
 
 
 def import_oracle():
+    sys.dont_write_bytecode = True  # leave no Tools/__pycache__ in the work tree
     if TOOLS not in sys.path:
         sys.path.insert(0, TOOLS)
     import oracle  # the oracle's weights, inputs, safetensors writer, ONNX exporter and comparison
@@ -373,6 +374,10 @@ def measure(unetc, prep, threads, peers, args, workdir):
         row["rel_l2"] = max_rel_l2(prep.output_names, out["unetc"], out["ORT"])
     if {"OpenVINO", "ORT"} <= ok:
         row["ov_rel_l2"] = max_rel_l2(prep.output_names, out["OpenVINO"], out["ORT"])
+    agreement = [f"{e}~ORT {row[k]:.1e}" for e, k in (("unetc", "rel_l2"), ("OpenVINO", "ov_rel_l2"))
+                 if row.get(k) is not None]
+    if agreement:
+        log(f"bench: {prep.name} {threads}t rel L2 " + ", ".join(agreement))
     return row
 
 
@@ -388,10 +393,10 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
+    graphs = [resolve_graph(s.strip()) for s in args.graphs.split(",") if s.strip()]
     started = time.time()
     if not args.no_build:
         build_release()
-    graphs = [resolve_graph(s.strip()) for s in args.graphs.split(",") if s.strip()]
     peers = ["ORT"] + (["OpenVINO"] if not args.no_openvino and openvino_available() else [])
     if "OpenVINO" not in peers and not args.no_openvino:
         log("bench: the openvino package is missing; OpenVINO is left out (Tools/setup-venv.sh installs it)")
@@ -446,8 +451,8 @@ def print_report(args, rows, peers, failures, baseline_rss, load_start, seconds)
     for row in rows:
         for p in peers:
             versions.setdefault(p, row[p].get("version"))
-    engines = ", ".join(f"{p} {versions[p]}" for p in peers if versions.get(p))
-    print(f"engines: {unetc_description(args)}, {engines}")
+    engines = [unetc_description(args)] + [f"{p} {versions[p]}" for p in peers if versions.get(p)]
+    print("engines: " + ", ".join(engines))
     print(f"protocol: {WARMUP_RUNS} warm-up run, then median of {args.runs} timed runs; seed {args.seed}; "
           f"every engine in its own process; total {seconds:.0f} s")
     print()

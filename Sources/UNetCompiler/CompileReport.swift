@@ -20,6 +20,7 @@ public enum CompileReport {
                 switch e {
                 case .unary(let u): Op.unary(u).name
                 case .add: "add"
+                case .addChannel: "add-channel"
                 case .film: "film"
                 }
             } + (result.graph.elidedConcats.contains(i) ? ["in-place"] : [])).joined(separator: "+")

@@ -17,6 +17,7 @@ public enum GraphDrawing {
                     switch e {
                     case .unary(let u): Op.unary(u).name
                     case .add: "add"
+                    case .addChannel: "add-channel"
                     case .film: "film"
                     }
                 }.joined(separator: " + ")

@@ -45,16 +45,21 @@ public struct EpilogueFusion: GraphPass {
                         absorbed = merge(i, into: p, &graph)
                     }
                 case .binary(.add):
-                    let (a, b) = (step.inputs[0], step.inputs[1])
-                    guard graph.steps[a].shape == step.shape, graph.steps[b].shape == step.shape else { continue }
-                    // The other operand must exist before the producer runs.
-                    if let p = soleProducer(a), b < p {
-                        graph.steps[p].inputs.append(b)
-                        graph.steps[p].epilogue.append(.add(operand: graph.steps[p].inputs.count - 1))
-                        absorbed = merge(i, into: p, &graph)
-                    } else if let p = soleProducer(b), a < p {
-                        graph.steps[p].inputs.append(a)
-                        graph.steps[p].epilogue.append(.add(operand: graph.steps[p].inputs.count - 1))
+                    // The producer's output has the add's shape; the other operand is the same shape (a residual)
+                    // or one value per channel, and must exist before the producer runs.
+                    for (x, other) in [(step.inputs[0], step.inputs[1]), (step.inputs[1], step.inputs[0])] where !absorbed {
+                        guard let p = soleProducer(x), other < p, graph.steps[x].shape == step.shape else { continue }
+                        let o = graph.steps[other].shape
+                        let epilogue: Epilogue
+                        if o == step.shape {
+                            epilogue = .add(operand: graph.steps[p].inputs.count)
+                        } else if step.shape.count == 4, o.count == 4, o[0] == step.shape[0], o[1] == step.shape[1], o[2] == 1, o[3] == 1 {
+                            epilogue = .addChannel(operand: graph.steps[p].inputs.count)
+                        } else {
+                            continue
+                        }
+                        graph.steps[p].inputs.append(other)
+                        graph.steps[p].epilogue.append(epilogue)
                         absorbed = merge(i, into: p, &graph)
                     }
                 case .film:

@@ -20,6 +20,7 @@ public struct PassManager {
         CommonSubexpressionElimination(),
         BatchNormFolding(),
         AffineFolding(),
+        ConditioningHoisting(),
         EpilogueFusion(),
         ConcatElimination(),
         DeadCodeElimination(),

@@ -12,6 +12,7 @@ public enum GraphPrinter {
                 switch e {
                 case .unary(let u): line += " +" + Op.unary(u).name
                 case .add(let k): line += " +add(%\(s.inputs[k]))"
+                case .addChannel(let k): line += " +add-channel(%\(s.inputs[k]))"
                 case .film(let k): line += " +film(%\(s.inputs[k]))"
                 }
             }

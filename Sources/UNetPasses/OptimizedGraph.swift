@@ -5,6 +5,8 @@ public enum Epilogue: Sendable, Equatable, Codable {
     case unary(UnaryOp)
     /// `out += operand`, same shape: a residual add.
     case add(operand: Int)
+    /// `out[b, c, ...] += operand[b, c]`: a per-channel bias such as a time-embedding projection.
+    case addChannel(operand: Int)
     /// `out = out * (1 + scale) + shift` per channel from operand `[B, 2C]`.
     case film(operand: Int)
 }
@@ -101,6 +103,28 @@ public struct OptimizedGraph: Sendable {
             steps[i].inputs = steps[i].inputs.map { $0 == old ? new : $0 }
         }
         outputs = outputs.map { ($0.name, $0.step == old ? new : $0.step) }
+    }
+
+    /// This graph with the weights of `other`, a graph of the same steps (a plan's manifest has none of its own).
+    public func withWeights(of other: OptimizedGraph) -> OptimizedGraph {
+        var copy = self
+        for i in copy.steps.indices where i < other.steps.count { copy.steps[i].weights = other.steps[i].weights }
+        return copy
+    }
+
+    /// Renumbers steps so they run in `order` (a topological order of all step ids).
+    public mutating func reorder(_ order: [Int]) {
+        var position = [Int](repeating: 0, count: steps.count)
+        for (newID, old) in order.enumerated() { position[old] = newID }
+        steps = order.map { old in
+            var s = steps[old]
+            s.inputs = s.inputs.map { position[$0] }
+            return s
+        }
+        inputs = inputs.map { ($0.name, position[$0.step], $0.role) }
+        outputs = outputs.map { ($0.name, position[$0.step]) }
+        elidedConcats = Set(elidedConcats.map { position[$0] })
+        skipSources = Set(skipSources.map { position[$0] })
     }
 
     public var liveSteps: [Step] { steps.filter { $0.live && !isInput($0) } }

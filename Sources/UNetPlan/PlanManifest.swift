@@ -79,7 +79,7 @@ public struct PlanManifest: Codable, Sendable {
                 for e in s.epilogue {
                     switch e {
                     case .unary: break
-                    case .add(let k), .film(let k): guard k >= s.operatorArity && k < s.inputs.count else { return "step \(i) has a bad epilogue operand" }
+                    case .add(let k), .addChannel(let k), .film(let k): guard k >= s.operatorArity && k < s.inputs.count else { return "step \(i) has a bad epilogue operand" }
                     }
                 }
                 let expected = OpSemantics.weights(of: s.op, inputShapes: s.inputs.prefix(s.operatorArity).map { steps[$0].shape }, outputShape: s.shape)

@@ -155,6 +155,7 @@ extension Epilogue {
         switch self {
         case .unary(let u): Op.unary(u).name
         case .add: "add"
+        case .addChannel: "add-channel"
         case .film: "film"
         }
     }

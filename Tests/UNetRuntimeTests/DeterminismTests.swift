@@ -9,7 +9,7 @@ final class DeterminismTests: XCTestCase {
         for graph in ["graphs/dag_tiny.json", "graphs/test/all_kernels_small.json"] {
             var reference: [String: [Float]]?
             for threads in [1, 2, 3, 7] {
-                let session = try ModelSession(graphPath: root.appendingPathComponent(graph).path, seed: 3, threads: threads)
+                let session = try ModelSession(path: root.appendingPathComponent(graph).path, seed: 3, threads: threads)
                 var inputs: [String: Tensor] = [:]
                 for (name, _, _) in session.graph.inputs { inputs[name] = session.defaultInput(name, seed: 1) }
                 let outputs = try session.run(inputs).mapValues(\.values)

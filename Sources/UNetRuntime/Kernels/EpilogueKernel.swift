@@ -19,6 +19,9 @@ enum EpilogueKernel {
                 case .add(let k):
                     let other = operands[k].data + (b * channels + c) * pixels
                     for p in pixelRange { row[p] += other[p] }
+                case .addChannel(let k):
+                    let v = operands[k].data[b * channels + c]
+                    for p in pixelRange { row[p] += v }
                 case .film(let k):
                     let emb = operands[k].data
                     let scale = 1 + emb[b * 2 * channels + c]

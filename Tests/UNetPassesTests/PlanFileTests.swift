@@ -1,0 +1,86 @@
+import Foundation
+import XCTest
+import UNetCompiler
+import UNetIR
+@testable import UNetPasses
+@testable import UNetPlan
+@testable import UNetRuntime
+
+/// Plan files: a plan runs like the graph it came from, and every damaged or foreign plan is refused with a message.
+final class PlanFileTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func compiledPlan(_ graph: String, optimize: Bool = true) throws -> (String, Compiler.Result) {
+        let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent(graph).path, weightsPath: nil, seed: 3,
+                                                   options: CompileOptions(optimize: optimize))
+        let path = dir.appendingPathComponent("m.unetc").path
+        try PlanFile.write(result, to: path)
+        return (path, result)
+    }
+
+    func testPlanRunsLikeTheUnoptimizedGraph() throws {
+        let (path, result) = try compiledPlan("graphs/test/all_kernels_small.json")
+        let loaded = try PlanLoader.load(path)
+        XCTAssertEqual(loaded.manifest.memory, result.memory)
+        XCTAssertEqual(loaded.program.graph.liveSteps.count, result.graph.liveSteps.count)
+        let (_, unoptimized) = try compiledPlan("graphs/test/all_kernels_small.json", optimize: false)
+        try PassTestSupport.assertSameOutputs(unoptimized.graph, result.graph)
+        // The plan's own executor against the in-memory compilation: identical bytes.
+        let session = try ModelSession(path: path, threads: 2)
+        var inputs: [String: Tensor] = [:]
+        for (name, _, _) in session.graph.inputs { inputs[name] = session.defaultInput(name, seed: 5) }
+        let fromPlan = try session.run(inputs)
+        let inMemory = try Executor(program: Program(graph: result.graph, memory: result.memory), threads: 1).run(inputs: inputs)
+        for (name, t) in fromPlan { XCTAssertEqual(t.values, inMemory[name]?.values, name) }
+    }
+
+    func testDamagedPlansAreRefused() throws {
+        let (path, _) = try compiledPlan("graphs/dag_tiny.json")
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        func variant(_ name: String, _ change: (inout Data) -> Void) throws -> String {
+            var data = original
+            change(&data)
+            let p = dir.appendingPathComponent(name).path
+            try data.write(to: URL(fileURLWithPath: p))
+            return p
+        }
+        let cases: [(String, (inout Data) -> Void, String)] = [
+            ("truncated", { $0 = $0.prefix($0.count - 1000) }, "truncated"),
+            ("header-only", { $0 = $0.prefix(30) }, "truncated"),
+            ("flipped", { $0[$0.count - 7] ^= 0x40 }, "checksum mismatch"),
+            ("version", { $0[8] = 9 }, "format version 9"),
+            ("isa", { $0.replaceSubrange(48..<64, with: Data("riscv64/vector\0\0".utf8)) }, "compiled for riscv64/vector"),
+            ("magic", { $0[0] = 0x41 }, "bad magic"),
+        ]
+        for (name, change, needle) in cases {
+            let p = try variant(name, change)
+            do {
+                _ = try PlanLoader.load(p)
+                XCTFail("\(name) accepted")
+            } catch {
+                XCTAssertTrue(error.message.contains(needle), "\(name): \(error.message)")
+            }
+        }
+    }
+
+    func testInputsOfAnotherShapeAreRefused() throws {
+        let (path, _) = try compiledPlan("graphs/dag_tiny.json")
+        let session = try ModelSession(path: path, threads: 1)
+        XCTAssertThrowsError(try session.run(["x": Tensor(zeros: [1, 3, 32, 32])])) { error in
+            XCTAssertTrue("\(error)".contains("expects [1, 3, 64, 64]"), "\(error)")
+        }
+    }
+
+    func testShapeOverrideCompilesForAnotherSize() throws {
+        let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent("graphs/dag_tiny.json").path, weightsPath: nil,
+                                                   seed: 0, options: CompileOptions(), shapes: ["x": [1, 3, 32, 48]])
+        XCTAssertEqual(result.graph.outputs.first.map { result.graph.steps[$0.step].shape }, [1, 1, 32, 48])
+    }
+}
