@@ -20,8 +20,12 @@ let package = Package(
         .target(name: "UNetIR", dependencies: ["UNetSpec"]),
         .target(name: "UNetPasses", dependencies: ["UNetIR"]),
         .target(name: "UNetPlan", dependencies: ["UNetSpec", "UNetIR", "UNetPasses"]),
+        // Code generated for AVX-512 (Swift's SIMD types only become FMA instructions with explicit
+        // CPU flags); the runtime calls it only after checking the CPU.
+        .target(name: "UNetKernelsAVX512",
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
         // Kernels are optimized in debug builds too: the test suite runs real graphs through them.
-        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan"],
+        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetKernelsAVX512"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetRuntime"]),
         .executableTarget(

@@ -10,6 +10,8 @@ public final class Executor {
     let arena: Tensor
     /// Per step: its output as a view into the arena (nil for graph inputs).
     let views: [Tensor?]
+    /// Convolution weights in microkernel panel order, packed once here.
+    let packed: [ConvolutionKernel.PackedWeights?]
 
     /// Per-step timing of a run, when profiling.
     public struct ProfileEntry: Sendable {
@@ -27,6 +29,13 @@ public final class Executor {
         views = program.graph.steps.enumerated().map { i, step in
             guard step.live, let offset = program.memory.offsets[i] else { return nil }
             return Tensor(shape: step.shape, viewing: arena.data + offset / 4, owner: arena)
+        }
+        packed = program.graph.steps.enumerated().map { i, step in
+            guard step.live, case .conv2d(let c) = step.op, let w = program.weights[i].first ?? nil,
+                  let input = step.inputs.first else { return nil }
+            let cin = program.graph.steps[input].shape[1]
+            if cin / c.groups == 1 && c.out / c.groups == 1 { return nil }
+            return ConvolutionKernel.PackedWeights(c, weight: w, inputChannels: cin)
         }
     }
 
@@ -63,7 +72,7 @@ public final class Executor {
             }
             let epilogue = step.epilogue.isEmpty ? nil : EpilogueContext(ops: step.epilogue, operands: operands)
             let handled = execute(step.op, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i], out: out,
-                                  epilogue: epilogue, probabilities: probabilities)
+                                  epilogue: epilogue, probabilities: probabilities, packed: packed[i])
             if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue.ops, out: out, operands: epilogue.operands, pool: pool) }
             if let attention {
                 if let probabilities { attention(step.name, probabilities) }
@@ -88,14 +97,15 @@ public final class Executor {
 
     /// Runs one operator; returns true when the kernel applied the epilogue itself.
     func execute(_ op: Op, operands x: [Tensor], weights w: [Tensor?], out: Tensor, epilogue: EpilogueContext?,
-                 probabilities: Tensor?) -> Bool {
+                 probabilities: Tensor?, packed: ConvolutionKernel.PackedWeights?) -> Bool {
         func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
         // Weights were checked against the graph before the program was built.
         func required(_ i: Int) -> Tensor { weight(i) ?? Tensor(zeros: [1]) }
         switch op {
         case .input: break
         case .conv2d(let c):
-            ConvolutionKernel.conv2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
+            ConvolutionKernel.conv2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue,
+                                     packed: packed)
             return true
         case .convTranspose2d(let c):
             ConvolutionKernel.convTranspose2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool)

@@ -11,7 +11,37 @@ struct EpilogueContext {
 enum ConvolutionKernel {
     static let pixelsPerTile = GEMM.blockN
 
-    static func conv2d(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext? = nil) {
+    /// Convolution weights packed once into microkernel panels: `[group][panel][k][mr]`, rows past
+    /// the group's output channels zero. Built when a program is loaded, so runs never repack them.
+    final class PackedWeights: @unchecked Sendable {
+        let data: UnsafeMutablePointer<Float>
+        let panels: Int
+        let k: Int
+
+        init(_ c: Conv2D, weight: Tensor, inputChannels: Int) {
+            let g = c.groups
+            let coutG = c.out / g
+            k = inputChannels / g * c.kernel.0 * c.kernel.1
+            panels = (coutG + GEMM.mr - 1) / GEMM.mr
+            let mr = GEMM.mr
+            data = .allocate(capacity: max(1, g * panels * k * mr))
+            for group in 0..<g {
+                for panel in 0..<panels {
+                    let dst = data + (group * panels + panel) * k * mr
+                    for r in 0..<mr {
+                        let row = panel * mr + r
+                        let src = weight.data + (group * coutG + row) * k
+                        for kk in 0..<k { dst[kk * mr + r] = row < coutG ? src[kk] : 0 }
+                    }
+                }
+            }
+        }
+
+        deinit { data.deallocate() }
+    }
+
+    static func conv2d(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext? = nil,
+                       packed: PackedWeights? = nil) {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
         let g = c.groups
@@ -21,62 +51,97 @@ enum ConvolutionKernel {
             depthwise(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue)
             return
         }
+        let weights = packed ?? PackedWeights(c, weight: weight, inputChannels: cin)
         let (kh, kw) = c.kernel
-        let k = cinG * kh * kw
+        let k = weights.k
+        let mr = GEMM.mr, nr = GEMM.nr
         let pixels = ho * wo
-        let pointwise = kh == 1 && kw == 1 && c.stride == (1, 1) && c.pad == (0, 0)
-        let chunks = (pixels + pixelsPerTile - 1) / pixelsPerTile
-        let mBlocks = (coutG + GEMM.blockM - 1) / GEMM.blockM
-        let xd = x.data, wd = weight.data, od = out.data, bd = bias?.data
-        pool.parallelFor(n * g * chunks * mBlocks) { tile in
+        // Enough tiles for every thread: split pixels into chunks (whole panels), then, if that is
+        // still too few (small maps deep in the UNet), split the output channels too.
+        let wanted = 4 * pool.threads
+        var chunkPixels = pixelsPerTile
+        while chunkPixels > nr && n * g * ((pixels + chunkPixels - 1) / chunkPixels) < wanted { chunkPixels /= 2 }
+        let chunks = (pixels + chunkPixels - 1) / chunkPixels
+        let mSplits = min(weights.panels, max(1, wanted / max(1, n * g * chunks)))
+        let panelsPerSplit = (weights.panels + mSplits - 1) / mSplits
+        let xd = x.data, od = out.data, bd = bias?.data, ad = weights.data
+        let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
+        pool.parallelFor(n * g * chunks * mSplits, withScratch: { tile, scratch in
             var t = tile
-            let mb = t % mBlocks; t /= mBlocks
+            let split = t % mSplits; t /= mSplits
             let chunk = t % chunks; t /= chunks
             let group = t % g
             let batch = t / g
-            let p0 = chunk * pixelsPerTile
-            let p1 = min(pixels, p0 + pixelsPerTile)
-            let input = xd + (batch * cin + group * cinG) * h * w
-            let a = MatrixView(wd + group * coutG * k, rowStride: k, columnStride: 1)
-            let output = od + (batch * cout + group * coutG) * pixels
-            let biasMode: GEMM.Bias = bd.map { .perRow(UnsafePointer($0 + group * coutG)) } ?? .none
-            let m0 = mb * GEMM.blockM
-            let m1 = min(coutG, m0 + GEMM.blockM)
-            if pointwise {
-                // The input already is the [K, pixels] matrix.
-                GEMM.block(m0: m0, m1: m1, n0: p0, n1: p1, k: k, a: a, b: MatrixView(input, rowStride: h * w, columnStride: 1),
-                           c: output, ldc: pixels, bias: biasMode, accumulate: false)
-                if let e = epilogue {
-                    EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: cout, pixels: pixels, batch: batch,
-                                         channelRange: (group * coutG + m0)..<(group * coutG + m1), pixelRange: p0..<p1)
-                }
-                return
-            }
+            let p0 = chunk * chunkPixels
+            let p1 = min(pixels, p0 + chunkPixels)
             let width = p1 - p0
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: k * width)
-            defer { columns.deallocate() }
+            let panelsN = (width + nr - 1) / nr
+            let input = xd + (batch * cin + group * cinG) * h * w
+            // im2col straight into microkernel panels: packedB[panel][k][nr]. Lanes advance without
+            // division: after the last lane of a panel the pointer jumps to the next panel.
+            let packedB = scratch.region(1, count: panelsN * k * nr)
+            let panelJump = k * nr - (nr - 1)
+            var kIndex = 0
             for ci in 0..<cinG {
                 let plane = input + ci * h * w
                 for i in 0..<kh {
                     for j in 0..<kw {
-                        let row = columns + ((ci * kh + i) * kw + j) * width
-                        for p in p0..<p1 {
-                            let oy = p / wo, ox = p % wo
-                            let iy = oy * c.stride.0 - c.pad.0 + i * c.dilation.0
-                            let ix = ox * c.stride.1 - c.pad.1 + j * c.dilation.1
-                            row[p - p0] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? plane[iy * w + ix] : 0
+                        var dst = packedB + kIndex * nr
+                        var lane = 0
+                        var oy = p0 / wo, ox = p0 % wo
+                        var q = 0
+                        while q < width {
+                            let run = min(wo - ox, width - q)
+                            let iy = oy * sy - py + i * dy
+                            if iy < 0 || iy >= h {
+                                for _ in 0..<run {
+                                    dst.pointee = 0
+                                    lane += 1
+                                    if lane == nr { lane = 0; dst += panelJump } else { dst += 1 }
+                                }
+                            } else {
+                                let row = plane + iy * w
+                                var ix = ox * sx - px + j * dx
+                                for _ in 0..<run {
+                                    dst.pointee = (ix >= 0 && ix < w) ? row[ix] : 0
+                                    ix += sx
+                                    lane += 1
+                                    if lane == nr { lane = 0; dst += panelJump } else { dst += 1 }
+                                }
+                            }
+                            q += run
+                            ox += run
+                            if ox == wo { ox = 0; oy += 1 }
                         }
+                        while lane != 0 && lane < nr {
+                            dst.pointee = 0
+                            lane += 1
+                            dst += 1
+                        }
+                        kIndex += 1
                     }
                 }
             }
-            // Column block [p0, p1) of C starts at `output + p0`.
-            GEMM.block(m0: m0, m1: m1, n0: 0, n1: width, k: k, a: a, b: MatrixView(columns, rowStride: width, columnStride: 1),
-                       c: output + p0, ldc: pixels, bias: biasMode, accumulate: false)
+            let output = od + (batch * cout + group * coutG) * pixels
+            let firstPanel = split * panelsPerSplit
+            let lastPanel = min(weights.panels, firstPanel + panelsPerSplit)
+            guard firstPanel < lastPanel else { return }
+            for panel in firstPanel..<lastPanel {
+                let row0 = panel * mr
+                let rows = min(mr, coutG - row0)
+                let a = ad + (group * weights.panels + panel) * k * mr
+                for pn in 0..<panelsN {
+                    let col0 = p0 + pn * nr
+                    GEMM.microkernel(k: k, a: a, b: packedB + pn * k * nr, c: output + row0 * pixels + col0, ldc: pixels,
+                                     rows: rows, cols: min(nr, p1 - col0), rowBias: bd.map { UnsafePointer($0 + group * coutG + row0) })
+                }
+            }
             if let e = epilogue {
                 EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: cout, pixels: pixels, batch: batch,
-                                     channelRange: (group * coutG + m0)..<(group * coutG + m1), pixelRange: p0..<p1)
+                                     channelRange: (group * coutG + firstPanel * mr)..<(group * coutG + min(coutG, lastPanel * mr)),
+                                     pixelRange: p0..<p1)
             }
-        }
+        })
     }
 
     /// One input channel per output channel: a direct loop is far cheaper than a 1-row GEMM.

@@ -1,3 +1,5 @@
+import UNetKernelsAVX512
+
 /// Single-precision matrix multiply `C = A·B (+ bias)` on strided operands, tiled for the thread pool.
 ///
 /// Each tile owns a block of C and sums over the whole of K in order, so the result does not
@@ -19,9 +21,11 @@ public struct MatrixView {
 }
 
 public enum GEMM {
-    static let mr = 4
-    static let nr = 16
-    public static let blockM = 64
+    static let avx512 = CPUFeatures.isa == .avx512
+    /// Microkernel tile: 6x32 with AVX-512, 4x16 portable.
+    static let mr = avx512 ? Microkernel6x32AVX512.rows : 4
+    static let nr = avx512 ? Microkernel6x32AVX512.columns : 16
+    public static let blockM = avx512 ? 72 : 64
     public static let blockN = 128
 
     public enum Bias {
@@ -37,29 +41,30 @@ public enum GEMM {
                                 bias: Bias = .none, accumulate: Bool = false, pool: ThreadPool?) {
         let tilesM = (m + blockM - 1) / blockM
         let tilesN = (n + blockN - 1) / blockN
-        let body: (Int) -> Void = { tile in
+        let body: (Int, Scratch) -> Void = { tile, scratch in
             let tm = tile / tilesN
             let tn = tile % tilesN
             block(m0: tm * blockM, m1: min(m, tm * blockM + blockM), n0: tn * blockN, n1: min(n, tn * blockN + blockN), k: k,
-                  a: a, b: b, c: c, ldc: ldc, bias: bias, accumulate: accumulate)
+                  a: a, b: b, c: c, ldc: ldc, bias: bias, accumulate: accumulate, scratch: scratch)
         }
-        if let pool { pool.parallelFor(tilesM * tilesN, body) } else { for t in 0..<(tilesM * tilesN) { body(t) } }
+        if let pool {
+            pool.parallelFor(tilesM * tilesN, withScratch: body)
+        } else {
+            let scratch = Scratch()
+            for t in 0..<(tilesM * tilesN) { body(t, scratch) }
+        }
     }
 
     /// One tile of C, computed on the calling thread.
-    public static func block(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, a: MatrixView, b: MatrixView,
-                             c: UnsafeMutablePointer<Float>, ldc: Int, bias: Bias, accumulate: Bool) {
+    static func block(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, a: MatrixView, b: MatrixView,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, bias: Bias, accumulate: Bool, scratch: Scratch) {
         let rows = m1 - m0
         let cols = n1 - n0
         let panelsM = (rows + mr - 1) / mr
         let panelsN = (cols + nr - 1) / nr
         let kk = max(k, 1)
-        let packedA = UnsafeMutablePointer<Float>.allocate(capacity: panelsM * mr * kk)
-        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: panelsN * nr * kk)
-        defer {
-            packedA.deallocate()
-            packedB.deallocate()
-        }
+        let packedA = scratch.region(0, count: panelsM * mr * kk)
+        let packedB = scratch.region(1, count: panelsN * nr * kk)
         for p in 0..<panelsM {
             let dst = packedA + p * mr * kk
             for r in 0..<mr {
@@ -89,10 +94,36 @@ public enum GEMM {
         }
         for pm in 0..<panelsM {
             for pn in 0..<panelsN {
-                micro4x16(k: k, a: packedA + pm * mr * kk, b: packedB + pn * nr * kk,
-                          c: c, ldc: ldc, row0: m0 + pm * mr, rows: min(mr, m1 - m0 - pm * mr),
-                          col0: n0 + pn * nr, cols: min(nr, n1 - n0 - pn * nr), bias: bias, accumulate: accumulate)
+                let row0 = m0 + pm * mr, col0 = n0 + pn * nr
+                let rows = min(mr, m1 - row0), cols = min(nr, n1 - col0)
+                if avx512 {
+                    var rowBias: UnsafePointer<Float>?
+                    var columnBias: UnsafePointer<Float>?
+                    switch bias {
+                    case .none: break
+                    case .perRow(let p): rowBias = p + row0
+                    case .perColumn(let p): columnBias = p + col0
+                    }
+                    Microkernel6x32AVX512.run(k: k, a: packedA + pm * mr * kk, b: packedB + pn * nr * kk, c: c + row0 * ldc + col0, ldc: ldc,
+                                              rows: rows, cols: cols, rowBias: rowBias, columnBias: columnBias, accumulate: accumulate)
+                } else {
+                    micro4x16(k: k, a: packedA + pm * mr * kk, b: packedB + pn * nr * kk, c: c, ldc: ldc, row0: row0, rows: rows,
+                              col0: col0, cols: cols, bias: bias, accumulate: accumulate)
+                }
             }
+        }
+    }
+
+    /// One microkernel call on packed panels, with an optional per-row bias, writing C.
+    @inline(__always)
+    static func microkernel(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                            rows: Int, cols: Int, rowBias: UnsafePointer<Float>?) {
+        if avx512 {
+            Microkernel6x32AVX512.run(k: k, a: a, b: b, c: c, ldc: ldc, rows: rows, cols: cols, rowBias: rowBias, columnBias: nil,
+                                      accumulate: false)
+        } else {
+            micro4x16(k: k, a: a, b: b, c: c, ldc: ldc, row0: 0, rows: rows, col0: 0, cols: cols,
+                      bias: rowBias.map { .perRow($0) } ?? .none, accumulate: false)
         }
     }
 
@@ -105,7 +136,7 @@ public enum GEMM {
         var c3 = SIMD16<Float>(repeating: 0)
         let bv = UnsafeRawPointer(b)
         for kIndex in 0..<k {
-            let v = bv.loadUnaligned(fromByteOffset: kIndex * 64, as: SIMD16<Float>.self)
+            let v = bv.loadUnaligned(fromByteOffset: kIndex * 64, as: SIMD16<Float>.self)  // nr == 16 on this path
             let ap = a + kIndex * 4
             c0 = c0 + ap[0] * v
             c1 = c1 + ap[1] * v

@@ -1,0 +1,76 @@
+/// The 6x32 single-precision GEMM microkernel for AVX-512 (two zmm registers per row, twelve
+/// FMA accumulators). This module is compiled for `skylake-avx512`; callers check the CPU first.
+///
+/// Operands are packed panels: `a` is `[k][6]` (six rows interleaved), `b` is `[k][32]`.
+public enum Microkernel6x32AVX512 {
+    public static let rows = 6
+    public static let columns = 32
+
+    /// `C[row0 + r, col0 + j] (+)= sum_k a[k][r] * b[k][j] (+ bias)` for `r < rows`, `j < cols`.
+    @inline(never)
+    public static func run(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                           rows: Int, cols: Int, rowBias: UnsafePointer<Float>?, columnBias: UnsafePointer<Float>?, accumulate: Bool) {
+        var c00 = SIMD16<Float>(), c01 = SIMD16<Float>()
+        var c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
+        var c20 = SIMD16<Float>(), c21 = SIMD16<Float>()
+        var c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
+        var c40 = SIMD16<Float>(), c41 = SIMD16<Float>()
+        var c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
+        let braw = UnsafeRawPointer(b)
+        var ap = a
+        for kk in 0..<k {
+            let b0 = braw.loadUnaligned(fromByteOffset: kk * 128, as: SIMD16<Float>.self)
+            let b1 = braw.loadUnaligned(fromByteOffset: kk * 128 + 64, as: SIMD16<Float>.self)
+            var s = SIMD16<Float>(repeating: ap[0])
+            c00.addProduct(s, b0); c01.addProduct(s, b1)
+            s = SIMD16<Float>(repeating: ap[1])
+            c10.addProduct(s, b0); c11.addProduct(s, b1)
+            s = SIMD16<Float>(repeating: ap[2])
+            c20.addProduct(s, b0); c21.addProduct(s, b1)
+            s = SIMD16<Float>(repeating: ap[3])
+            c30.addProduct(s, b0); c31.addProduct(s, b1)
+            s = SIMD16<Float>(repeating: ap[4])
+            c40.addProduct(s, b0); c41.addProduct(s, b1)
+            s = SIMD16<Float>(repeating: ap[5])
+            c50.addProduct(s, b0); c51.addProduct(s, b1)
+            ap += 6
+        }
+        @inline(__always) func store(_ lo: SIMD16<Float>, _ hi: SIMD16<Float>, _ r: Int) {
+            guard r < rows else { return }
+            var v0 = lo, v1 = hi
+            if let rowBias {
+                let bias = SIMD16<Float>(repeating: rowBias[r])
+                v0 += bias
+                v1 += bias
+            }
+            if let columnBias {
+                if cols == 32 {
+                    v0 += UnsafeRawPointer(columnBias).loadUnaligned(as: SIMD16<Float>.self)
+                    v1 += UnsafeRawPointer(columnBias).loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+                } else {
+                    for j in 0..<min(cols, 16) { v0[j] += columnBias[j] }
+                    for j in 16..<max(cols, 16) { v1[j - 16] += columnBias[j] }
+                }
+            }
+            let out = c + r * ldc
+            if cols == 32 {
+                let raw = UnsafeMutableRawPointer(out)
+                if accumulate {
+                    v0 += raw.loadUnaligned(as: SIMD16<Float>.self)
+                    v1 += raw.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+                }
+                raw.storeBytes(of: v0, as: SIMD16<Float>.self)
+                raw.storeBytes(of: v1, toByteOffset: 64, as: SIMD16<Float>.self)
+            } else {
+                for j in 0..<min(cols, 16) { out[j] = accumulate ? out[j] + v0[j] : v0[j] }
+                for j in 16..<max(cols, 16) { out[j] = accumulate ? out[j] + v1[j - 16] : v1[j - 16] }
+            }
+        }
+        store(c00, c01, 0)
+        store(c10, c11, 1)
+        store(c20, c21, 2)
+        store(c30, c31, 3)
+        store(c40, c41, 4)
+        store(c50, c51, 5)
+    }
+}
