@@ -1,10 +1,11 @@
 import Foundation
 import UNetIR
 
-/// Multi-head attention with its projections. Scores are formed one query row at a time, so no
-/// more than a row of the score matrix exists per thread.
+/// Multi-head attention with its projections. Scores are formed a tile of queries at a time (two
+/// GEMMs and a softmax per tile), so no more than a tile of the score matrix exists per thread.
 enum AttentionKernel {
-    static let queriesPerTile = 16
+    /// A multiple of the AVX-512 microkernel's 6 rows.
+    static let queriesPerTile = 48
 
     static func run(_ a: Attention, x: Tensor, context: Tensor?, weights: (q: Tensor, qb: Tensor?, k: Tensor, kb: Tensor?, v: Tensor, vb: Tensor?, o: Tensor, ob: Tensor?),
                      out: Tensor, pool: ThreadPool, probabilities: Tensor? = nil) {
@@ -41,48 +42,38 @@ enum AttentionKernel {
         let heads = a.heads
         let qd = q.data, kd = k.data, vd = v.data, ad = attended.data
         let pd = probabilities?.data
-        pool.parallelFor(batch * heads * queryTiles) { tile in
+        pool.parallelFor(batch * heads * queryTiles, withScratch: { tile, scratch in
             let qt = tile % queryTiles
             let h = (tile / queryTiles) % heads
             let b = tile / (queryTiles * heads)
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: keys)
-            let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
-            defer {
-                scores.deallocate()
-                accumulator.deallocate()
-            }
-            for t in (qt * queriesPerTile)..<min(tokens, qt * queriesPerTile + queriesPerTile) {
-                let query = qd + (b * tokens + t) * inner + h * headDim
+            let t0 = qt * queriesPerTile
+            let rows = min(queriesPerTile, tokens - t0)
+            // Scores of this tile only: S = Q_tile K_hᵀ, [rows, keys].
+            let scores = scratch.region(3, count: rows * keys)
+            let headOffset = h * headDim
+            GEMM.block(m0: 0, m1: rows, n0: 0, n1: keys, k: headDim,
+                       a: MatrixView(qd + (b * tokens + t0) * inner + headOffset, rowStride: inner, columnStride: 1),
+                       b: MatrixView(kd + b * keys * inner + headOffset, rowStride: 1, columnStride: inner),
+                       c: scores, ldc: keys, bias: .none, accumulate: false, scratch: scratch)
+            for r in 0..<rows {
+                let row = scores + r * keys
                 var maxScore = -Float.infinity
-                for j in 0..<keys {
-                    let key = kd + (b * keys + j) * inner + h * headDim
-                    var dot: Float = 0
-                    for d in 0..<headDim { dot += query[d] * key[d] }
-                    let s = dot * scale
-                    scores[j] = s
-                    maxScore = max(maxScore, s)
-                }
+                for j in 0..<keys { maxScore = max(maxScore, row[j] * scale) }
                 var total: Float = 0
                 for j in 0..<keys {
-                    let e = expf(scores[j] - maxScore)
-                    scores[j] = e
+                    let e = expf(row[j] * scale - maxScore)
+                    row[j] = e
                     total += e
                 }
-                for d in 0..<headDim { accumulator[d] = 0 }
-                for j in 0..<keys {
-                    let p = scores[j]
-                    let value = vd + (b * keys + j) * inner + h * headDim
-                    for d in 0..<headDim { accumulator[d] += p * value[d] }
-                }
-                let dst = ad + (b * tokens + t) * inner + h * headDim
                 let inverse = 1 / total
-                if let pd {
-                    let row = pd + ((b * heads + h) * tokens + t) * keys
-                    for j in 0..<keys { row[j] = scores[j] * inverse }
-                }
-                for d in 0..<headDim { dst[d] = accumulator[d] * inverse }
+                for j in 0..<keys { row[j] *= inverse }
+                if let pd { (pd + ((b * heads + h) * tokens + t0 + r) * keys).update(from: row, count: keys) }
             }
-        }
+            // O_tile = P V_h, written into this head's columns of the attended rows.
+            GEMM.block(m0: 0, m1: rows, n0: 0, n1: headDim, k: keys, a: MatrixView(scores, rowStride: keys, columnStride: 1),
+                       b: MatrixView(vd + b * keys * inner + headOffset, rowStride: inner, columnStride: 1),
+                       c: ad + (b * tokens + t0) * inner + headOffset, ldc: inner, bias: .none, accumulate: false, scratch: scratch)
+        })
 
         for b in 0..<batch {
             let o = MatrixView(attended.data + b * tokens * inner, rowStride: inner, columnStride: 1)

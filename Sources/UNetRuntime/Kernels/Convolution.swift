@@ -145,30 +145,41 @@ enum ConvolutionKernel {
     }
 
     /// One input channel per output channel: a direct loop is far cheaper than a 1-row GEMM.
+    /// Taps run outermost and output pixels innermost, over the range where the tap stays inside
+    /// the input, so the inner loop has no bounds checks and vectorizes.
     static func depthwise(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?) {
-        let (n, ch, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (ch, h, w) = (x.shape[1], x.shape[2], x.shape[3])
         let (ho, wo) = (out.shape[2], out.shape[3])
         let (kh, kw) = c.kernel
+        let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
         let xd = x.data, wd = weight.data, od = out.data, bd = bias?.data
-        pool.parallelFor(n * ch) { plane in
+        pool.parallelFor(x.shape[0] * ch) { plane in
             let channel = plane % ch
             let src = xd + plane * h * w
             let dst = od + plane * ho * wo
             let kernel = wd + channel * kh * kw
             let b = bd?[channel] ?? 0
             for oy in 0..<ho {
-                for ox in 0..<wo {
-                    var sum: Float = 0
-                    for i in 0..<kh {
-                        let iy = oy * c.stride.0 - c.pad.0 + i * c.dilation.0
-                        if iy < 0 || iy >= h { continue }
-                        for j in 0..<kw {
-                            let ix = ox * c.stride.1 - c.pad.1 + j * c.dilation.1
-                            if ix < 0 || ix >= w { continue }
-                            sum += kernel[i * kw + j] * src[iy * w + ix]
+                let row = dst + oy * wo
+                for ox in 0..<wo { row[ox] = b }
+                for i in 0..<kh {
+                    let iy = oy * sy - py + i * dy
+                    if iy < 0 || iy >= h { continue }
+                    let input = src + iy * w
+                    for j in 0..<kw {
+                        let weightValue = kernel[i * kw + j]
+                        let offset = j * dx - px
+                        // ox such that 0 <= ox * sx + offset < w
+                        let first = offset >= 0 ? 0 : (-offset + sx - 1) / sx
+                        let last = min(wo, (w - 1 - offset) >= 0 ? (w - 1 - offset) / sx + 1 : 0)
+                        if first >= last { continue }
+                        if sx == 1 {
+                            let shifted = input + offset
+                            for ox in first..<last { row[ox] += weightValue * shifted[ox] }
+                        } else {
+                            for ox in first..<last { row[ox] += weightValue * input[ox * sx + offset] }
                         }
                     }
-                    dst[oy * wo + ox] = sum + b
                 }
             }
             if let e = epilogue {
