@@ -49,14 +49,30 @@ public enum PlanLoader {
 
     /// `PlanChecksum.hash` over raw memory, a word at a time.
     static func checksum(_ p: UnsafeRawPointer, count: Int) -> UInt64 {
-        var h = PlanChecksum.seed
+        let seed = PlanChecksum.seed
+        var l0 = seed, l1 = seed ^ 1, l2 = seed ^ 2, l3 = seed ^ 3
         let words = count / 8
-        for i in 0..<words { h = PlanChecksum.mix(h, UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
+        // The body starts 64 bytes into a page-aligned mapping, so its words are aligned.
+        let buffer = UnsafeBufferPointer(start: p.assumingMemoryBound(to: UInt64.self), count: words)
+        func word(_ i: Int) -> UInt64 { UInt64(littleEndian: buffer[i]) }
+        var i = 0
+        while i + 4 <= words {
+            l0 = PlanChecksum.mix(l0, UInt64(littleEndian: buffer[i]))
+            l1 = PlanChecksum.mix(l1, UInt64(littleEndian: buffer[i + 1]))
+            l2 = PlanChecksum.mix(l2, UInt64(littleEndian: buffer[i + 2]))
+            l3 = PlanChecksum.mix(l3, UInt64(littleEndian: buffer[i + 3]))
+            i += 4
+        }
+        var lanes = [l0, l1, l2, l3]
+        while i < words {
+            lanes[i % 4] = PlanChecksum.mix(lanes[i % 4], word(i))
+            i += 1
+        }
         if count % 8 != 0 {
             var tail: UInt64 = 0
             for k in 0..<(count % 8) { tail |= UInt64(p.load(fromByteOffset: words * 8 + k, as: UInt8.self)) << (8 * UInt64(k)) }
-            h = PlanChecksum.mix(h, tail)
+            lanes[words % 4] = PlanChecksum.mix(lanes[words % 4], tail)
         }
-        return PlanChecksum.mix(h, UInt64(count))
+        return PlanChecksum.finish((lanes[0], lanes[1], lanes[2], lanes[3]), count: count)
     }
 }

@@ -48,6 +48,24 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(try NumpyFile.read(path("again.npy")).values, out.values)
     }
 
+    /// The portable kernels (forced with UNETC_ISA=portable) compute what the CPU-specific ones do.
+    func testPortableKernelsAgreeWithTheDefault() throws {
+        for graph in ["graphs/test/all_kernels_small.json", "graphs/mobile_unet.json"] {
+            let output = graph.contains("mobile") ? "logits" : "y"
+            let first = try CLIHarness.run(["run", graph, "--output", output + "=" + path("default.npy")])
+            let second = try CLIHarness.run(["run", graph, "--output", output + "=" + path("portable.npy")], environment: ["UNETC_ISA": "portable"])
+            XCTAssertEqual(first.status, 0, first.stderr)
+            XCTAssertEqual(second.status, 0, second.stderr)
+            let x = try NumpyFile.read(path("default.npy")).values, y = try NumpyFile.read(path("portable.npy")).values
+            var diff = 0.0, norm = 0.0
+            for (p, q) in zip(x, y) {
+                diff += Double(p - q) * Double(p - q)
+                norm += Double(p) * Double(p)
+            }
+            XCTAssertLessThan((diff / max(norm, 1e-30)).squareRoot(), 1e-5, graph)
+        }
+    }
+
     func testAttentionMapsAreDumped() throws {
         let r = try CLIHarness.run(["run", "graphs/test/all_kernels_small.json", "--dump-attention", path("att")])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -13,7 +13,8 @@ public final class MappedFile: @unchecked Sendable {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw RuntimeError("'\(path)' is not a regular file") }
         count = Int(info.st_size)
         guard count > 0 else { throw RuntimeError("'\(path)' is empty") }
-        guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+        // MAP_POPULATE faults the whole file in one go, far faster than page by page for a 100 MB plan.
+        guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
             throw RuntimeError("cannot map '\(path)': \(String(cString: strerror(errno)))")
         }
         bytes = UnsafeRawPointer(p)
