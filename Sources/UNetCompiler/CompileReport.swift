@@ -16,18 +16,11 @@ public enum CompileReport {
                 : s.inputs.reduce(0) { $0 + (OpSemantics.elementCount(g.steps[$1].shape) ?? 0) * 4 } + (OpSemantics.elementCount(s.shape) ?? 0) * 4 + weightBytes
             totalFLOPs += flops
             totalBytes += bytes
-            let fused = (s.epilogue.map { e -> String in
-                switch e {
-                case .unary(let u): Op.unary(u).name
-                case .add: "add"
-                case .addChannel: "add-channel"
-                case .film: "film"
-                }
-            } + (result.graph.elidedConcats.contains(i) ? ["in-place"] : [])).joined(separator: "+")
+            let fused = (s.epilogue.map(\.name) + (result.graph.elidedConcats.contains(i) ? ["in-place"] : [])).joined(separator: "+")
             rows.append([s.name, s.op.name, fused.isEmpty ? "-" : fused, OpSemantics.describe(s.shape), String(format: "%.1f", Double(flops) / 1e6),
                          String(format: "%.2f", Double(bytes) / 1e6), result.memory.offsets[i].map(String.init) ?? "-"])
         }
-        var lines = [table(rows)]
+        var lines = [GraphSummary.table(rows)]
         lines.append("")
         lines.append("passes: " + result.log.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
         lines.append("steps: \(irNodeCount) IR nodes -> \(g.liveSteps.count) steps")
@@ -36,15 +29,5 @@ public enum CompileReport {
                             Double(result.memory.arenaBytes) / 1e6, Double(result.memory.unplannedBytes) / 1e6,
                             100 * Double(result.memory.arenaBytes) / Double(max(result.memory.unplannedBytes, 1))))
         return lines.joined(separator: "\n")
-    }
-
-    static func table(_ rows: [[String]]) -> String {
-        guard let first = rows.first else { return "" }
-        var widths = first.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        return rows.map { row in
-            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
-        }.joined(separator: "\n")
     }
 }

@@ -13,14 +13,7 @@ public enum GraphDrawing {
         for (i, s) in g.steps.enumerated() where s.live {
             var label = s.name + "\\n" + s.op.name
             if !s.epilogue.isEmpty {
-                label += " + " + s.epilogue.map { e -> String in
-                    switch e {
-                    case .unary(let u): Op.unary(u).name
-                    case .add: "add"
-                    case .addChannel: "add-channel"
-                    case .film: "film"
-                    }
-                }.joined(separator: " + ")
+                label += " + " + s.epilogue.map(\.name).joined(separator: " + ")
             }
             if !s.absorbed.isEmpty { label += "\\nabsorbed: " + s.absorbed.joined(separator: ", ") }
             var attributes = "label=\(quote(label))"

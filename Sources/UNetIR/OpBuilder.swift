@@ -110,7 +110,7 @@ struct OpBuilder {
         var out: [Int] = []
         for item in items {
             guard case .int(let v) = item.value, abs(v) <= Limits.maxDimension, allowNegative || v >= 0 else {
-                fail(item, "'\(key)' must hold \(allowNegative ? "" : "non-negative ")integers, found \(SpecDecoderRender.render(item))")
+                fail(item, "'\(key)' must hold \(allowNegative ? "" : "non-negative ")integers, found \(item.found)")
                 return []
             }
             out.append(Int(v))
@@ -310,19 +310,5 @@ struct OpBuilder {
             return value
         }
         return v
-    }
-}
-
-enum SpecDecoderRender {
-    static func render(_ node: JSONNode) -> String {
-        switch node.value {
-        case .null: "null"
-        case .bool(let b): "\(b)"
-        case .int(let i): "\(i)"
-        case .double(let d): "\(d)"
-        case .string(let s): "'\(s)'"
-        case .array: "an array"
-        case .object: "an object"
-        }
     }
 }

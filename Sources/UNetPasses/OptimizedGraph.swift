@@ -11,6 +11,18 @@ public enum Epilogue: Sendable, Equatable, Codable {
     case film(operand: Int)
 }
 
+extension Epilogue {
+    /// The operator name the epilogue stands for, as reports and drawings show it.
+    public var name: String {
+        switch self {
+        case .unary(let u): Op.unary(u).name
+        case .add: "add"
+        case .addChannel: "add-channel"
+        case .film: "film"
+        }
+    }
+}
+
 /// One step of the optimized graph: an operator, its fused epilogue, and the weights it owns.
 public struct Step: Sendable {
     public var name: String

@@ -159,14 +159,3 @@ public final class Executor {
         return false
     }
 }
-
-extension Epilogue {
-    var name: String {
-        switch self {
-        case .unary(let u): Op.unary(u).name
-        case .add: "add"
-        case .addChannel: "add-channel"
-        case .film: "film"
-        }
-    }
-}

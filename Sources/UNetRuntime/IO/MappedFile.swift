@@ -20,6 +20,15 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawPointer(p)
     }
 
+    /// A file's bytes as `Data`, memory-mapped by Foundation.
+    public static func data(_ path: String) throws(RuntimeError) -> Data {
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw RuntimeError("cannot read '\(path)': \(error.localizedDescription)")
+        }
+    }
+
     deinit { munmap(UnsafeMutableRawPointer(mutating: bytes), count) }
 
     public func slice(_ range: Range<Int>) -> [UInt8] {

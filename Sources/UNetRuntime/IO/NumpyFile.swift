@@ -5,13 +5,7 @@ public enum NumpyFile {
     public static let maxBytes = 4 << 30
 
     public static func read(_ path: String) throws(RuntimeError) -> Tensor {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw RuntimeError("cannot read '\(path)': \(error.localizedDescription)")
-        }
-        return try parse(data, name: path)
+        try parse(try MappedFile.data(path), name: path)
     }
 
     public static func parse(_ data: Data, name: String) throws(RuntimeError) -> Tensor {

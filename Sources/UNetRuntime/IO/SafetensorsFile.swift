@@ -6,13 +6,7 @@ import UNetSpec
 /// integer tensors (`num_batches_tracked`) are skipped.
 public enum SafetensorsFile {
     public static func read(_ path: String) throws(RuntimeError) -> [String: Tensor] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw RuntimeError("cannot read '\(path)': \(error.localizedDescription)")
-        }
-        return try parse(data, name: path)
+        try parse(try MappedFile.data(path), name: path)
     }
 
     public static func parse(_ data: Data, name: String) throws(RuntimeError) -> [String: Tensor] {
