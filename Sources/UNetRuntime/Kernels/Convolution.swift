@@ -77,10 +77,11 @@ enum ConvolutionKernel {
             let width = p1 - p0
             let panelsN = (width + nr - 1) / nr
             let input = xd + (batch * cin + group * cinG) * h * w
-            // im2col straight into microkernel panels: packedB[panel][k][nr]. Lanes advance without
-            // division: after the last lane of a panel the pointer jumps to the next panel.
+            // im2col straight into microkernel panels: packedB[panel][k][nr]. Each output row's run
+            // is copied a panel-lane stretch at a time: zero fill above/below the input, a plain copy
+            // where the tap is inside the row (stride 1), element by element only at the edges.
             let packedB = scratch.region(1, count: panelsN * k * nr)
-            let panelJump = k * nr - (nr - 1)
+            let panelJump = k * nr - nr
             var kIndex = 0
             for ci in 0..<cinG {
                 let plane = input + ci * h * w
@@ -93,31 +94,36 @@ enum ConvolutionKernel {
                         while q < width {
                             let run = min(wo - ox, width - q)
                             let iy = oy * sy - py + i * dy
-                            if iy < 0 || iy >= h {
-                                for _ in 0..<run {
-                                    dst.pointee = 0
-                                    lane += 1
-                                    if lane == nr { lane = 0; dst += panelJump } else { dst += 1 }
+                            var ix = ox * sx - px + j * dx
+                            var remaining = run
+                            while remaining > 0 {
+                                let n = min(nr - lane, remaining)
+                                if iy < 0 || iy >= h {
+                                    dst.update(repeating: 0, count: n)
+                                } else if sx == 1 && ix >= 0 && ix + n <= w {
+                                    dst.update(from: plane + iy * w + ix, count: n)
+                                } else {
+                                    let row = plane + iy * w
+                                    var x = ix
+                                    for e in 0..<n {
+                                        dst[e] = (x >= 0 && x < w) ? row[x] : 0
+                                        x += sx
+                                    }
                                 }
-                            } else {
-                                let row = plane + iy * w
-                                var ix = ox * sx - px + j * dx
-                                for _ in 0..<run {
-                                    dst.pointee = (ix >= 0 && ix < w) ? row[ix] : 0
-                                    ix += sx
-                                    lane += 1
-                                    if lane == nr { lane = 0; dst += panelJump } else { dst += 1 }
+                                ix += n * sx
+                                remaining -= n
+                                lane += n
+                                dst += n
+                                if lane == nr {
+                                    lane = 0
+                                    dst += panelJump
                                 }
                             }
                             q += run
                             ox += run
                             if ox == wo { ox = 0; oy += 1 }
                         }
-                        while lane != 0 && lane < nr {
-                            dst.pointee = 0
-                            lane += 1
-                            dst += 1
-                        }
+                        if lane != 0 { dst.update(repeating: 0, count: nr - lane) }
                         kIndex += 1
                     }
                 }
