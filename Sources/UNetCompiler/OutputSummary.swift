@@ -48,7 +48,7 @@ public enum OutputSummary {
         var stepLines = ["", "slowest steps:"]
         for e in slowest {
             stepLines.append(String(format: "  %8.2f ms %7.1f GFLOP/s  %@ (%@)", e.seconds * 1000,
-                                    e.flops > 0 ? Double(e.flops) / 1e9 / max(e.seconds, 1e-12) : 0, e.node as NSString, e.op as NSString))
+                                    e.flops > 0 ? Double(e.flops) / 1e9 / max(e.seconds, 1e-12) : 0.0, e.node as NSString, e.op as NSString))
         }
         lines.append(row(["total", "\(entries.count)", String(format: "%.2f", total * 1000), "100.0%", String(format: "%.1f", Double(flops) / 1e9 / max(total, 1e-12))]))
         return (lines + stepLines).joined(separator: "\n")
