@@ -115,6 +115,7 @@ public struct OptimizedGraph: Sendable {
             steps[i].inputs = steps[i].inputs.map { $0 == old ? new : $0 }
         }
         outputs = outputs.map { ($0.name, $0.step == old ? new : $0.step) }
+        if skipSources.remove(old) != nil { skipSources.insert(new) }
     }
 
     /// This graph with the weights of `other`, a graph of the same steps (a plan's manifest has none of its own).

@@ -125,3 +125,41 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(left, [], "temporary files left behind")
     }
 }
+
+/// `unetc compile`, `inspect` and `graph` from the command line.
+final class CompileCommandTests: XCTestCase {
+    func testCompileInspectRunAndDraw() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-compile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let plan = dir.appendingPathComponent("m.unetc").path
+        let compiled = try CLIHarness.run(["compile", "graphs/unet_classic.json", "-o", plan, "--report", "--print-after", "bn-fold"])
+        XCTAssertEqual(compiled.status, 0, compiled.stderr)
+        XCTAssertTrue(compiled.stdout.contains("== after bn-fold"), compiled.stdout)
+        XCTAssertTrue(compiled.stdout.contains("arena:"), compiled.stdout)
+        let inspected = try CLIHarness.run(["inspect", plan])
+        XCTAssertEqual(inspected.status, 0, inspected.stderr)
+        XCTAssertTrue(inspected.stdout.contains("input  x [1, 3, 128, 128]"), inspected.stdout)
+        let ran = try CLIHarness.run(["run", plan, "--output", dir.appendingPathComponent("out").path])
+        XCTAssertEqual(ran.status, 0, ran.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/logits.npy").path))
+        let withWeights = try CLIHarness.run(["run", plan, "--weights", plan])
+        XCTAssertEqual(withWeights.status, 1)
+        XCTAssertTrue(withWeights.stderr.contains("carries its weights"), withWeights.stderr)
+
+        let dot = try CLIHarness.run(["graph", "graphs/unet_classic.json", "--optimized"])
+        XCTAssertEqual(dot.status, 0, dot.stderr)
+        XCTAssertTrue(dot.stdout.hasPrefix("digraph"), dot.stdout)
+        XCTAssertTrue(dot.stdout.contains("style=dashed"), "skips are dashed")
+        XCTAssertTrue(dot.stdout.contains("absorbed: encoders.0.bn1"), "fused steps list what they absorbed")
+        let svg = try CLIHarness.run(["graph", plan, "--format", "svg"])
+        if svg.status == 0 {
+            XCTAssertTrue(svg.stdout.contains("<svg"), svg.stdout)
+        } else {
+            XCTAssertTrue(svg.stderr.contains("apt-get install graphviz"), svg.stderr)
+        }
+        let badPass = try CLIHarness.run(["compile", "graphs/unet_classic.json", "--print-after", "bn-fol"])
+        XCTAssertNotEqual(badPass.status, 0)
+        XCTAssertTrue(badPass.stderr.contains("unknown pass 'bn-fol'"), badPass.stderr)
+    }
+}
