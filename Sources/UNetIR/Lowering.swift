@@ -95,7 +95,7 @@ public struct Lowering {
                                   skipPolicy: .none, encoderLevel: nil)
         if !spec.nodes.isEmpty {
             var scope = top
-            _ = lowerList(spec.nodes, scope: &scope, context: context, initial: nil, listSource: nil)
+            _ = lowerList(spec.nodes, scope: &scope, context: context, initial: nil)
             top = scope
         }
         if let unet = spec.unet { lowerUNet(unet) }
@@ -152,8 +152,7 @@ public struct Lowering {
     var overNodeLimit: Bool { graph.nodes.count >= Limits.maxNodes }
 
     /// Lowers a step list: resolves order by dependencies, runs each step, returns the value of the last step in source order.
-    mutating func lowerList(_ steps: [StepSpec], scope: inout Scope, context: ListContext, initial: Value?,
-                            listSource: JSONNode?) -> Value? {
+    mutating func lowerList(_ steps: [StepSpec], scope: inout Scope, context: ListContext, initial: Value?) -> Value? {
         // Local names, to find dependencies between steps of this list.
         var localIndex: [String: Int] = [:]
         for (i, step) in steps.enumerated() {
@@ -530,7 +529,7 @@ public struct Lowering {
                                 indexPrefix: nil, parameters: parameters, blockStack: context.blockStack + [blockName],
                                 skipPolicy: .none, encoderLevel: nil)
         let first = block.inputs.first.flatMap { scope.values[$0] }
-        let last = lowerList(block.body, scope: &scope, context: inner, initial: first, listSource: block.source)
+        let last = lowerList(block.body, scope: &scope, context: inner, initial: first)
         if let output = block.output {
             guard let v = scope.values[output] else {
                 error(block.source["output"] ?? block.source, "block '\(blockName)' output '\(output)' is not a value of its body",

@@ -18,7 +18,7 @@ extension Lowering {
                                skipPolicy: .push, encoderLevel: nil)
         if !unet.stem.isEmpty {
             var scope = top
-            if let v = lowerList(unet.stem, scope: &scope, context: stem, initial: x, listSource: unet.source["stem"]) { x = v }
+            if let v = lowerList(unet.stem, scope: &scope, context: stem, initial: x) { x = v }
             top = scope
         }
 
@@ -46,7 +46,7 @@ extension Lowering {
                                skipPolicy: .none, encoderLevel: nil)
         if !unet.head.isEmpty {
             var scope = top
-            if let v = lowerList(unet.head, scope: &scope, context: head, initial: x, listSource: unet.source["head"]) { x = v }
+            if let v = lowerList(unet.head, scope: &scope, context: head, initial: x) { x = v }
             top = scope
         }
         top.define("unet", x)
@@ -61,7 +61,7 @@ extension Lowering {
         switch level.form {
         case .steps(let steps):
             var scope = top
-            let result = lowerList(steps, scope: &scope, context: context, initial: x, listSource: level.source) ?? .poisoned
+            let result = lowerList(steps, scope: &scope, context: context, initial: x) ?? .poisoned
             return result
         case .short(let short):
             var x = x

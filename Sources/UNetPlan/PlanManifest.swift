@@ -87,7 +87,10 @@ public struct PlanManifest: Codable, Sendable {
                     return "step \(i) ('\(s.name)') has \(s.weights.count) weights, its operator takes \(expected.count)"
                 }
                 for (w, spec) in zip(s.weights, expected) {
-                    guard let w else { continue }
+                    guard let w else {
+                        if spec.isOptional || spec.dtype != .f32 { continue }
+                        return "step \(i) ('\(s.name)') lacks its weight '\(spec.name)'"
+                    }
                     guard w.shape == spec.shape, w.offset >= 0, w.offset % 64 == 0, w.offset + w.count * 4 <= weightBytes else {
                         return "step \(i) ('\(s.name)') has a weight outside the weight section or of the wrong shape"
                     }
