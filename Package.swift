@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(name: "UNetSpecTests", dependencies: ["UNetSpec"]),
         .testTarget(name: "UNetIRTests", dependencies: ["UNetIR", "UNetCompiler"]),
         .testTarget(name: "CLITests", dependencies: ["UNetRuntime"]),
+        .testTarget(name: "SamplingTests", dependencies: ["UNetCompiler", "UNetRuntime", "UNetIR"]),
         .testTarget(name: "UNetRuntimeTests", dependencies: ["UNetRuntime", "UNetIR", "UNetCompiler"]),
         .testTarget(name: "UNetPassesTests", dependencies: ["UNetPasses", "UNetRuntime", "UNetIR", "UNetCompiler"]),
     ],

@@ -10,7 +10,7 @@ struct UNetc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unetc",
         abstract: "A compiler for UNet models described in JSON.",
-        subcommands: [Validate.self, Compile.self, Run.self, Inspect.self, DrawGraph.self, DumpIR.self]
+        subcommands: [Validate.self, Compile.self, Run.self, Sample.self, Inspect.self, DrawGraph.self, DumpIR.self]
     )
 }
 

@@ -1,0 +1,136 @@
+import Foundation
+import UNetIR
+import UNetPasses
+import UNetRuntime
+
+/// The reverse diffusion loop around one compiled UNet: graph inputs bound by role (the noisy
+/// sample, the timestep, an optional cross-attention context), classifier-free guidance as one
+/// batch-2B call, one session and one arena for every step.
+public final class DiffusionSampler {
+    public struct Options: Sendable {
+        public var scheduler: DiffusionScheduler.Kind = .ddim
+        public var config = DiffusionScheduler.Config()
+        public var steps = 50
+        public var seed: UInt64 = 0
+        public var batch = 1
+        /// nil: no guidance. Otherwise `uncond + scale * (cond - uncond)`, both halves in one call.
+        public var guidanceScale: Float?
+        public var threads = ProcessInfo.processInfo.activeProcessorCount
+        public init() {}
+    }
+
+    public let session: ModelSession
+    public let scheduler: DiffusionScheduler
+    public let options: Options
+    let sampleName: String
+    let timestepName: String
+    let contextName: String?
+    let sampleShape: [Int]
+    /// Seconds of each UNet call of the last run.
+    public private(set) var stepSeconds: [Double] = []
+
+    /// Compiles (or maps) `path` for the batch the options need and binds its inputs by role.
+    public init(path: String, weightsPath: String?, options: Options) throws {
+        // Roles and declared shapes come from the graph as written; the batch is set when compiling.
+        var declared: [(name: String, shape: [Int], role: String?)]
+        if PlanFile.isPlan(path) {
+            let g = try PlanLoader.load(path).program.graph
+            declared = g.inputs.map { ($0.name, g.steps[$0.step].shape, $0.role) }
+        } else {
+            switch GraphLoader.load(path: path) {
+            case .failure(let d): throw d
+            case .success(let g): declared = g.inputs.map { ($0.name, g.nodes[$0.node].shape, $0.role) }
+            }
+        }
+        func shape(_ name: String) -> [Int] { declared.first { $0.name == name }?.shape ?? [] }
+        let graph = (inputs: declared, steps: ())
+        guard let sample = graph.inputs.first(where: { $0.role == "image" || ($0.role == nil && $0.shape.count == 4) }) else {
+            throw SamplingError("the graph has no image input to denoise (an input of rank 4 with role 'image' or no role)")
+        }
+        guard let timestep = graph.inputs.first(where: { $0.role == "timestep" }) else {
+            throw SamplingError("the graph has no input with role 'timestep': it is not a diffusion UNet")
+        }
+        let context = graph.inputs.first { $0.role == "context" }
+        if let other = graph.inputs.first(where: { ![sample.name, timestep.name, context?.name].contains($0.name) }) {
+            throw SamplingError("input '\(other.name)' (role \(other.role ?? "none")) has no value during sampling; supported roles: image, timestep, context")
+        }
+        if options.guidanceScale != nil && context == nil {
+            throw SamplingError("--guidance-scale needs a graph with a 'context' input")
+        }
+        guard options.batch >= 1 && options.batch <= 64 else { throw SamplingError("--batch must be between 1 and 64") }
+        let calls = options.batch * (options.guidanceScale == nil ? 1 : 2)
+        var shapes: [String: [Int]] = [:]
+        var sampleShape = shape(sample.name)
+        sampleShape[0] = options.batch
+        shapes[sample.name] = [calls] + sampleShape.dropFirst()
+        shapes[timestep.name] = [calls] + shape(timestep.name).dropFirst()
+        if let context { shapes[context.name] = [calls] + shape(context.name).dropFirst() }
+        if PlanFile.isPlan(path) {
+            for (name, s) in shapes where shape(name) != s {
+                throw SamplingError("the plan serves '\(name)' as \(shape(name)), this sampling needs \(s): compile with --shape \(name)=\(s.map(String.init).joined(separator: "x"))")
+            }
+        }
+        session = try ModelSession(path: path, weightsPath: weightsPath, seed: options.seed, threads: options.threads, shapes: shapes)
+        scheduler = try DiffusionScheduler(kind: options.scheduler, config: options.config, inferenceSteps: options.steps)
+        self.options = options
+        sampleName = sample.name
+        timestepName = timestep.name
+        contextName = context?.name
+        self.sampleShape = sampleShape
+    }
+
+    /// Runs the whole schedule. `context` is `[1 or B, M, C]` (the unconditional half of guidance is
+    /// `uncondContext`, zeros when nil). `progress(step, of, seconds)` after every step; `shouldStop`
+    /// before every step (Ctrl-C), which makes the run throw without a result.
+    public func run(context: Tensor? = nil, uncondContext: Tensor? = nil, progress: ((Int, Int, Double) -> Void)? = nil,
+                    shouldStop: () -> Bool = { false }) throws -> Tensor {
+        let count = sampleShape.reduce(1, *)
+        var rng = SplitMix64(seed: options.seed ^ 0xD1FF_5EED)
+        var x = (0..<count).map { _ in rng.nextNormal() }
+        let guided = options.guidanceScale != nil
+        let calls = options.batch * (guided ? 2 : 1)
+        let contextInput = try contextName.map { name -> Tensor in
+            guard let context else { throw SamplingError("the graph takes a context: give --context FILE.npy") }
+            return try Self.contextBatch(cond: context, uncond: uncondContext, batch: options.batch, guided: guided)
+        }
+        stepSeconds = []
+        let timesteps = scheduler.timesteps
+        for (i, t) in timesteps.enumerated() {
+            if shouldStop() { throw SamplingError("interrupted after \(i) of \(timesteps.count) steps; nothing written") }
+            var inputs: [String: Tensor] = [:]
+            inputs[sampleName] = Tensor(shape: [calls] + sampleShape.dropFirst(), values: guided ? x + x : x)
+            inputs[timestepName] = Tensor(shape: [calls], values: [Float](repeating: Float(t), count: calls))
+            if let name = contextName, let c = contextInput { inputs[name] = c }
+            let start = Date()
+            let outputs = try session.run(inputs)
+            stepSeconds.append(Date().timeIntervalSince(start))
+            guard let first = session.graph.outputs.first, let out = outputs[first.name], out.count == calls * (count / options.batch) else {
+                throw SamplingError("the model output does not have the sample's shape")
+            }
+            var prediction = out.values
+            if let scale = options.guidanceScale {
+                // Rows [0, B) are unconditional, [B, 2B) conditional.
+                prediction = (0..<count).map { prediction[$0] + scale * (prediction[count + $0] - prediction[$0]) }
+            }
+            let noise = (0..<count).map { _ in rng.nextNormal() }
+            x = scheduler.step(modelOutput: prediction, t: t, sample: x, noise: noise)
+            progress?(i + 1, timesteps.count, stepSeconds.last ?? 0)
+        }
+        return Tensor(shape: sampleShape, values: x)
+    }
+
+    /// The context rows of one guided or plain call: `[uncond x B, cond x B]` with guidance, `[cond x B]` without.
+    public static func contextBatch(cond: Tensor, uncond: Tensor?, batch: Int, guided: Bool) throws -> Tensor {
+        guard cond.shape.count == 3 else { throw SamplingError("--context must be [1 or B, M, C], got \(cond.shape)") }
+        let per = cond.count / cond.shape[0]
+        guard cond.shape[0] == 1 || cond.shape[0] == batch else { throw SamplingError("--context batch \(cond.shape[0]) is neither 1 nor \(batch)") }
+        func rows(_ t: Tensor) -> [Float] { (0..<batch).flatMap { b in Array(t.values[(t.shape[0] == 1 ? 0 : b) * per..<((t.shape[0] == 1 ? 0 : b) + 1) * per]) } }
+        var values = rows(cond)
+        if guided {
+            let u = uncond ?? Tensor(zeros: [1] + cond.shape.dropFirst())
+            guard u.shape.dropFirst() == cond.shape.dropFirst() else { throw SamplingError("--uncond-context must match --context's shape") }
+            values = rows(u) + values
+        }
+        return Tensor(shape: [values.count / per] + cond.shape.dropFirst(), values: values)
+    }
+}
