@@ -32,6 +32,8 @@ struct Sample: ParsableCommand {
     @Option(name: .customLong("uncond-context"), help: "Unconditional context for guidance (default zeros).") var uncondContext: String?
     @Option(name: .customLong("guidance-scale"), help: "Classifier-free guidance scale (needs a context).") var guidanceScale: Float?
     @Option(help: "Images per run.") var batch = 1
+    @Option(help: "Inpainting: the image whose known pixels are kept (.png, or .npy in [-1, 1]).") var image: String?
+    @Option(help: "Inpainting: which pixels to keep (.png: white keeps, black generates; or .npy in [0, 1]).") var mask: String?
     @Option(help: "Worker threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .shortAndLong, help: "out.png (8-bit, values [-1, 1] mapped to [0, 255]; a batch side by side) or out.npy.")
     var output: String
@@ -74,8 +76,20 @@ struct Sample: ParsableCommand {
             let sampler = try DiffusionSampler(path: graph, weightsPath: weights, options: options)
             let contextTensor = try context.map { try NumpyFile.read($0) }
             let uncond = try uncondContext.map { try NumpyFile.read($0) }
+            var inpainting: DiffusionSampler.Inpainting?
+            switch (image, mask) {
+            case (let i?, let m?):
+                let maskTensor = m.hasSuffix(".png") ? try PNGFile.read(m) : try NumpyFile.read(m)
+                // A PNG mask was read into [-1, 1] like an image: back to [0, 1], first channel only.
+                let plane = m.hasSuffix(".png")
+                    ? Tensor(shape: [1, 1] + maskTensor.shape.dropFirst(2), values: maskTensor.values.prefix(maskTensor.shape[2] * maskTensor.shape[3]).map { ($0 + 1) / 2 })
+                    : maskTensor
+                inpainting = .init(known: i.hasSuffix(".png") ? try PNGFile.read(i) : try NumpyFile.read(i), mask: plane)
+            case (nil, nil): break
+            default: throw ValidationError("inpainting needs both --image and --mask")
+            }
             let loopStart = Date()
-            let result = try sampler.run(context: contextTensor, uncondContext: uncond, progress: { step, total, seconds in
+            let result = try sampler.run(context: contextTensor, uncondContext: uncond, inpainting: inpainting, progress: { step, total, seconds in
                 let elapsed = Date().timeIntervalSince(loopStart)
                 let rate = Double(step) / max(elapsed, 1e-9)
                 let eta = Double(total - step) / max(rate, 1e-9)

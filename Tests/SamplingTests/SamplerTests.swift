@@ -83,6 +83,31 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    func testInpaintingKeepsKnownPixels() throws {
+        let sampler = try DiffusionSampler(path: graph, weightsPath: nil, options: options(.ddim))
+        var rng = SplitMix64(seed: 9)
+        let known = Tensor(shape: [1, 3, 8, 8], values: (0..<192).map { _ in rng.nextUnit() * 2 - 1 })
+        // Keep the left half.
+        let mask = Tensor(shape: [1, 1, 8, 8], values: (0..<64).map { $0 % 8 < 4 ? 1 : 0 })
+        let out = try sampler.run(context: context(1), inpainting: .init(known: known, mask: mask))
+        for c in 0..<3 { for p in 0..<64 where p % 8 < 4 { XCTAssertEqual(out[c * 64 + p], known[c * 64 + p]) } }
+        XCTAssertTrue((0..<64).contains { $0 % 8 >= 4 && out[$0] != known[$0] }, "the right half is generated")
+        XCTAssertThrowsError(try sampler.run(context: context(1), inpainting: .init(known: Tensor(zeros: [1, 3, 4, 4]), mask: mask)))
+    }
+
+    func testPNGRoundTrip() throws {
+        let t = Tensor(shape: [1, 3, 5, 7], values: (0..<105).map { Float($0 % 17) / 8 - 1 })
+        let image = PNGFile.bytes(fromPlanes: t, batch: 0)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-\(UUID().uuidString).png")
+        try PNGFile.encode(width: image.width, height: image.height, channels: image.channels, pixels: image.pixels).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let back = try PNGFile.read(file.path)
+        XCTAssertEqual(back.shape, [1, 3, 5, 7])
+        for i in 0..<105 { XCTAssertEqual(back[i], t[i], accuracy: 1.0 / 127.5) }
+        try Data("not a png".utf8).write(to: file)
+        XCTAssertThrowsError(try PNGFile.read(file.path))
+    }
+
     func testPNGHasValidChunksAndPixels() throws {
         let t = Tensor(shape: [1, 3, 2, 3], values: [-1, 0, 1, 1, 0, -1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, -2, 2, 0, 0, 0, 0])
         let (w, h, c, pixels) = PNGFile.bytes(fromPlanes: t, batch: 0)

@@ -82,9 +82,22 @@ public final class DiffusionSampler {
     /// Runs the whole schedule. `context` is `[1 or B, M, C]` (the unconditional half of guidance is
     /// `uncondContext`, zeros when nil). `progress(step, of, seconds)` after every step; `shouldStop`
     /// before every step (Ctrl-C), which makes the run throw without a result.
-    public func run(context: Tensor? = nil, uncondContext: Tensor? = nil, progress: ((Int, Int, Double) -> Void)? = nil,
-                    shouldStop: () -> Bool = { false }) throws -> Tensor {
+    /// Inpainting (RePaint-style replacement): after every step the pixels where `mask` is 1 are
+    /// replaced by `known` noised to the step's timestep, so only the rest is generated. `known` is
+    /// `[1 or B, C, H, W]` in [-1, 1]; `mask` is `[1 or B, 1 or C, H, W]` in [0, 1].
+    public struct Inpainting {
+        public var known: Tensor
+        public var mask: Tensor
+        public init(known: Tensor, mask: Tensor) {
+            self.known = known
+            self.mask = mask
+        }
+    }
+
+    public func run(context: Tensor? = nil, uncondContext: Tensor? = nil, inpainting: Inpainting? = nil,
+                    progress: ((Int, Int, Double) -> Void)? = nil, shouldStop: () -> Bool = { false }) throws -> Tensor {
         let count = sampleShape.reduce(1, *)
+        let (known, mask) = try inpainting.map { try Self.inpaintingPlanes($0, sampleShape: sampleShape) } ?? ([], [])
         var rng = SplitMix64(seed: options.seed ^ 0xD1FF_5EED)
         var x = (0..<count).map { _ in rng.nextNormal() }
         let guided = options.guidanceScale != nil
@@ -114,9 +127,33 @@ public final class DiffusionSampler {
             }
             let noise = (0..<count).map { _ in rng.nextNormal() }
             x = scheduler.step(modelOutput: prediction, t: t, sample: x, noise: noise)
+            if !known.isEmpty {
+                let next = i + 1 < timesteps.count ? timesteps[i + 1] : -1
+                let fresh = (0..<count).map { _ in rng.nextNormal() }
+                let target = next >= 0 ? scheduler.addNoise(known, noise: fresh, t: next) : known
+                for k in 0..<count { x[k] = mask[k] * target[k] + (1 - mask[k]) * x[k] }
+            }
             progress?(i + 1, timesteps.count, stepSeconds.last ?? 0)
         }
         return Tensor(shape: sampleShape, values: x)
+    }
+
+    /// `known` and `mask` broadcast to the sample's `[B, C, H, W]`.
+    static func inpaintingPlanes(_ p: Inpainting, sampleShape: [Int]) throws -> ([Float], [Float]) {
+        let (b, c, h, w) = (sampleShape[0], sampleShape[1], sampleShape[2], sampleShape[3])
+        func expand(_ t: Tensor, _ what: String, channelsMayBeOne: Bool) throws -> [Float] {
+            guard t.shape.count == 4, t.shape[0] == 1 || t.shape[0] == b, t.shape[1] == c || (channelsMayBeOne && t.shape[1] == 1),
+                  t.shape[2] == h, t.shape[3] == w else {
+                throw SamplingError("the \(what) has shape \(t.shape); the sample is \(sampleShape)")
+            }
+            var out = [Float](repeating: 0, count: b * c * h * w)
+            for i in 0..<b { for ch in 0..<c { for p in 0..<(h * w) {
+                let bi = t.shape[0] == 1 ? 0 : i, ci = t.shape[1] == 1 ? 0 : ch
+                out[((i * c) + ch) * h * w + p] = t[((bi * t.shape[1]) + ci) * h * w + p]
+            } } }
+            return out
+        }
+        return (try expand(p.known, "inpainting image", channelsMayBeOne: false), try expand(p.mask, "mask", channelsMayBeOne: true).map { min(max($0, 0), 1) })
     }
 
     /// The context rows of one guided or plain call: `[uncond x B, cond x B]` with guidance, `[cond x B]` without.

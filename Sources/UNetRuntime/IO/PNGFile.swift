@@ -1,7 +1,8 @@
+import CZlib
 import Foundation
 
-/// 8-bit grayscale or RGB PNG files. The image data is stored with uncompressed deflate blocks:
-/// a valid zlib stream every decoder reads, without a compression library.
+/// 8-bit grayscale or RGB PNG files. Written with uncompressed deflate blocks (a valid zlib stream
+/// any decoder reads); read with zlib: 8-bit gray, gray+alpha, RGB or RGBA, not interlaced.
 public enum PNGFile {
     /// Encodes `pixels` (row-major, `channels` interleaved bytes per pixel) as a PNG.
     public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) -> Data {
@@ -42,6 +43,85 @@ public enum PNGFile {
             }
         }
         return (w, h, c, pixels)
+    }
+
+    public static let maxPixels = 1 << 26
+
+    /// Decodes a PNG to `[1, C, H, W]` with values mapped back to [-1, 1] (`v / 127.5 - 1`); alpha is dropped.
+    public static func read(_ path: String) throws(RuntimeError) -> Tensor {
+        let data = [UInt8](try MappedFile.data(path))
+        func fail(_ m: String) -> RuntimeError { RuntimeError("'\(path)': \(m)") }
+        guard data.count >= 8, Array(data[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { throw fail("not a PNG file") }
+        var i = 8
+        var width = 0, height = 0, colorType = -1
+        var idat: [UInt8] = []
+        func be32(_ at: Int) -> Int { Int(data[at]) << 24 | Int(data[at + 1]) << 16 | Int(data[at + 2]) << 8 | Int(data[at + 3]) }
+        while i + 8 <= data.count {
+            let length = be32(i)
+            let kind = String(decoding: data[(i + 4)..<(i + 8)], as: UTF8.self)
+            guard length >= 0, i + 12 + length <= data.count else { throw fail("truncated chunk '\(kind)'") }
+            let body = Array(data[(i + 8)..<(i + 8 + length)])
+            guard UInt32(be32(i + 8 + length)) == crc32(Array(data[(i + 4)..<(i + 8)]) + body) else { throw fail("CRC mismatch in chunk '\(kind)'") }
+            switch kind {
+            case "IHDR":
+                guard body.count == 13 else { throw fail("bad IHDR") }
+                width = Int(body[0]) << 24 | Int(body[1]) << 16 | Int(body[2]) << 8 | Int(body[3])
+                height = Int(body[4]) << 24 | Int(body[5]) << 16 | Int(body[6]) << 8 | Int(body[7])
+                guard body[8] == 8 else { throw fail("only 8-bit PNGs are read, this one has \(body[8]) bits per sample") }
+                guard body[12] == 0 else { throw fail("interlaced PNGs are not read") }
+                colorType = Int(body[9])
+            case "IDAT": idat += body
+            default: break
+            }
+            i += 12 + length
+        }
+        let channels: Int
+        switch colorType {
+        case 0: channels = 1
+        case 4: channels = 2
+        case 2: channels = 3
+        case 6: channels = 4
+        default: throw fail("color type \(colorType) is not read (gray, gray+alpha, RGB or RGBA)")
+        }
+        guard width >= 1, height >= 1, width * height <= maxPixels else { throw fail("size \(width)x\(height) is out of range") }
+        let stride = width * channels
+        var raw = [UInt8](repeating: 0, count: height * (stride + 1))
+        var rawLength = uLongf(raw.count)
+        let status = raw.withUnsafeMutableBufferPointer { out in
+            idat.withUnsafeBufferPointer { input in
+                uncompress(out.baseAddress, &rawLength, input.baseAddress, uLong(input.count))
+            }
+        }
+        guard status == Z_OK, Int(rawLength) == raw.count else { throw fail("corrupt image data (zlib status \(status))") }
+        // Undo the per-row filters.
+        var pixels = [UInt8](repeating: 0, count: height * stride)
+        for y in 0..<height {
+            let filter = raw[y * (stride + 1)]
+            for x in 0..<stride {
+                let v = Int(raw[y * (stride + 1) + 1 + x])
+                let a = x >= channels ? Int(pixels[y * stride + x - channels]) : 0
+                let b = y > 0 ? Int(pixels[(y - 1) * stride + x]) : 0
+                let c = (x >= channels && y > 0) ? Int(pixels[(y - 1) * stride + x - channels]) : 0
+                let predictor: Int
+                switch filter {
+                case 0: predictor = 0
+                case 1: predictor = a
+                case 2: predictor = b
+                case 3: predictor = (a + b) / 2
+                case 4:
+                    let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                    predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+                default: throw fail("unknown row filter \(filter)")
+                }
+                pixels[y * stride + x] = UInt8((v + predictor) & 0xFF)
+            }
+        }
+        let colors = channels >= 3 ? 3 : 1
+        let t = Tensor(shape: [1, colors, height, width])
+        for ch in 0..<colors {
+            for p in 0..<(width * height) { t[ch * width * height + p] = Float(pixels[p * channels + ch]) / 127.5 - 1 }
+        }
+        return t
     }
 
     static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
