@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import UNetCompiler
+import UNetIR
 import UNetRuntime
 
 /// Set by SIGINT; the sampling loop stops after the current step.
@@ -74,7 +75,12 @@ struct Sample: ParsableCommand {
         let start = Date()
         do {
             let sampler = try DiffusionSampler(path: graph, weightsPath: weights, options: options)
-            let contextTensor = try context.map { try NumpyFile.read($0) }
+            var contextTensor = try context.map { try NumpyFile.read($0) }
+            if contextTensor == nil, let (name, shape) = sampler.contextInput {
+                var rng = SplitMix64(seed: seed ^ 0xC0DE)
+                contextTensor = Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in rng.nextNormal() })
+                printError("note: '\(name)' not given (--context); using seeded random data (--seed \(seed))")
+            }
             let uncond = try uncondContext.map { try NumpyFile.read($0) }
             var inpainting: DiffusionSampler.Inpainting?
             switch (image, mask) {

@@ -26,6 +26,10 @@ public final class DiffusionSampler {
     let timestepName: String
     let contextName: String?
     let sampleShape: [Int]
+    /// The cross-attention input's name and declared shape, when the graph has one.
+    public var contextInput: (name: String, shape: [Int])? { contextName.map { ($0, contextShape) } }
+    let contextShape: [Int]
+
     /// Seconds of each UNet call of the last run.
     public private(set) var stepSeconds: [Double] = []
 
@@ -77,6 +81,7 @@ public final class DiffusionSampler {
         timestepName = timestep.name
         contextName = context?.name
         self.sampleShape = sampleShape
+        contextShape = context.map { [1] + shape($0.name).dropFirst() } ?? []
     }
 
     /// Runs the whole schedule. `context` is `[1 or B, M, C]` (the unconditional half of guidance is
@@ -106,14 +111,20 @@ public final class DiffusionSampler {
             guard let context else { throw SamplingError("the graph takes a context: give --context FILE.npy") }
             return try Self.contextBatch(cond: context, uncond: uncondContext, batch: options.batch, guided: guided)
         }
+        // The input tensors are allocated once and refilled each step.
+        let sampleInput = Tensor(shape: [calls] + sampleShape.dropFirst())
+        let timestepInput = Tensor(shape: [calls])
+        var inputs: [String: Tensor] = [sampleName: sampleInput, timestepName: timestepInput]
+        if let name = contextName, let c = contextInput { inputs[name] = c }
         stepSeconds = []
         let timesteps = scheduler.timesteps
         for (i, t) in timesteps.enumerated() {
             if shouldStop() { throw SamplingError("interrupted after \(i) of \(timesteps.count) steps; nothing written") }
-            var inputs: [String: Tensor] = [:]
-            inputs[sampleName] = Tensor(shape: [calls] + sampleShape.dropFirst(), values: guided ? x + x : x)
-            inputs[timestepName] = Tensor(shape: [calls], values: [Float](repeating: Float(t), count: calls))
-            if let name = contextName, let c = contextInput { inputs[name] = c }
+            for k in 0..<count {
+                sampleInput[k] = x[k]
+                if guided { sampleInput[count + k] = x[k] }
+            }
+            for k in 0..<calls { timestepInput[k] = Float(t) }
             let start = Date()
             let outputs = try session.run(inputs)
             stepSeconds.append(Date().timeIntervalSince(start))
