@@ -95,6 +95,20 @@ final class SamplerTests: XCTestCase {
         XCTAssertThrowsError(try sampler.run(context: context(1), inpainting: .init(known: Tensor(zeros: [1, 3, 4, 4]), mask: mask)))
     }
 
+    /// An inpainting model gets the region to generate and the masked image through its mask and condition inputs.
+    func testInpaintingModelBindsMaskAndConditionRoles() throws {
+        let path = Self.root.appendingPathComponent("graphs/inpainting_diffusion_unet.json").path
+        var o = options(.ddpm)
+        o.steps = 3
+        let sampler = try DiffusionSampler(path: path, weightsPath: nil, options: o)
+        XCTAssertTrue(sampler.takesInpaintingInputs)
+        XCTAssertThrowsError(try sampler.run()) { XCTAssertTrue("\($0)".contains("give --image and --mask"), "\($0)") }
+        let known = Tensor(shape: [1, 3, 64, 64], values: (0..<(3 * 4096)).map { Float($0 % 64) / 32 - 1 })
+        let mask = Tensor(shape: [1, 1, 64, 64], values: (0..<4096).map { $0 % 64 < 32 ? 1 : 0 })
+        let out = try sampler.run(inpainting: .init(known: known, mask: mask))
+        for c in 0..<3 { for p in 0..<4096 where p % 64 < 32 { XCTAssertEqual(out[c * 4096 + p], known[c * 4096 + p]) } }
+    }
+
     func testPNGRoundTrip() throws {
         let t = Tensor(shape: [1, 3, 5, 7], values: (0..<105).map { Float($0 % 17) / 8 - 1 })
         let image = PNGFile.bytes(fromPlanes: t, batch: 0)

@@ -55,8 +55,14 @@ public final class DiffusionSampler {
             throw SamplingError("the graph has no input with role 'timestep': it is not a diffusion UNet")
         }
         let context = graph.inputs.first { $0.role == "context" }
-        if let other = graph.inputs.first(where: { ![sample.name, timestep.name, context?.name].contains($0.name) }) {
-            throw SamplingError("input '\(other.name)' (role \(other.role ?? "none")) has no value during sampling; supported roles: image, timestep, context")
+        // An inpainting model also reads the region to generate (role mask) and the known pixels (role condition).
+        let mask = graph.inputs.first { $0.role == "mask" }
+        let condition = graph.inputs.first { $0.role == "condition" }
+        if let other = graph.inputs.first(where: { ![sample.name, timestep.name, context?.name, mask?.name, condition?.name].contains($0.name) }) {
+            throw SamplingError("input '\(other.name)' (role \(other.role ?? "none")) has no value during sampling; supported roles: image, timestep, context, mask, condition")
+        }
+        if let condition, shape(condition.name) != shape(sample.name) {
+            throw SamplingError("the condition input '\(condition.name)' must have the sample's shape \(shape(sample.name)) (the masked image)")
         }
         if options.guidanceScale != nil && context == nil {
             throw SamplingError("--guidance-scale needs a graph with a 'context' input")
@@ -69,6 +75,8 @@ public final class DiffusionSampler {
         shapes[sample.name] = [calls] + sampleShape.dropFirst()
         shapes[timestep.name] = [calls] + shape(timestep.name).dropFirst()
         if let context { shapes[context.name] = [calls] + shape(context.name).dropFirst() }
+        if let mask { shapes[mask.name] = [calls] + shape(mask.name).dropFirst() }
+        if let condition { shapes[condition.name] = [calls] + shape(condition.name).dropFirst() }
         if PlanFile.isPlan(path) {
             for (name, s) in shapes where shape(name) != s {
                 throw SamplingError("the plan serves '\(name)' as \(shape(name)), this sampling needs \(s): compile with --shape \(name)=\(s.map(String.init).joined(separator: "x"))")
@@ -82,7 +90,17 @@ public final class DiffusionSampler {
         contextName = context?.name
         self.sampleShape = sampleShape
         contextShape = context.map { [1] + shape($0.name).dropFirst() } ?? []
+        maskName = mask?.name
+        maskChannels = mask.map { shape($0.name)[1] } ?? 1
+        conditionName = condition?.name
     }
+
+    let maskName: String?
+    let maskChannels: Int
+    let conditionName: String?
+
+    /// True when the model itself takes the mask and the masked image (an inpainting model).
+    public var takesInpaintingInputs: Bool { maskName != nil || conditionName != nil }
 
     /// Runs the whole schedule. `context` is `[1 or B, M, C]` (the unconditional half of guidance is
     /// `uncondContext`, zeros when nil). `progress(step, of, seconds)` after every step; `shouldStop`
@@ -116,6 +134,26 @@ public final class DiffusionSampler {
         let timestepInput = Tensor(shape: [calls])
         var inputs: [String: Tensor] = [sampleName: sampleInput, timestepName: timestepInput]
         if let name = contextName, let c = contextInput { inputs[name] = c }
+        if takesInpaintingInputs {
+            guard !known.isEmpty else { throw SamplingError("this graph is an inpainting model: give --image and --mask") }
+            // The model's mask marks what to generate (1 - keep); its masked image holds the known pixels.
+            let perCall = count / options.batch
+            let plane = perCall / sampleShape[1]
+            if let name = maskName {
+                let m = Tensor(shape: [calls, maskChannels] + sampleShape.dropFirst(2))
+                for call in 0..<calls {
+                    let b = call % options.batch
+                    for ch in 0..<maskChannels { for p in 0..<plane { m[(call * maskChannels + ch) * plane + p] = 1 - mask[b * perCall + min(ch, sampleShape[1] - 1) * plane + p] } }
+                }
+                inputs[name] = m
+            }
+            if let name = conditionName {
+                inputs[name] = Tensor(shape: [calls] + sampleShape.dropFirst(), values: (0..<calls).flatMap { call in
+                    let b = call % options.batch
+                    return (0..<perCall).map { known[b * perCall + $0] * mask[b * perCall + $0] }
+                })
+            }
+        }
         stepSeconds = []
         let timesteps = scheduler.timesteps
         for (i, t) in timesteps.enumerated() {
