@@ -17,7 +17,7 @@ What each part transcribes
   torch_linspace_f32      torch.linspace(start, end, steps, dtype=torch.float32) on the CPU
                           (ATen linspace_kernel: step = (end - start) / (steps - 1) in float32,
                           start + step * i for the first half, end - step * (steps - 1 - i) for the
-                          second half).
+                          second half, each one fused multiply-add).
   torch_cumprod_f32       torch.cumprod(x, dim=0) on a float32 CPU tensor (ATen cumprod_cpu_kernel:
                           the running product is kept in double, acc_type<float, false>, and each
                           output is rounded to float32).
@@ -47,12 +47,21 @@ Arithmetic: float32, as diffusers does it
 diffusers keeps betas / alphas / alphas_cumprod as torch float32 tensors; alpha_prod_t etc. are
 0-dim float32 tensors, and Python numbers mixed with them (1 - x, eta * x) are taken as float32.
 So every operation here is done on np.float32 values, one rounding per torch operation, in the
-order diffusers writes them: `x ** 0.5` is a correctly rounded sqrt (torch dispatches pow(x, 0.5)
-to sqrt), `x ** 2` is x * x, no fused multiply-add, divisions are true float32 divisions.
-Exceptions, as in torch: torch.cumprod accumulates in double (see above); betas_for_alpha_bar and
-`beta_start ** 0.5` are Python double math rounded once to float32; the timesteps are numpy
-integer math in diffusers itself. The noise that diffusers draws with randn_tensor(generator) is
-passed in here as an array (`variance_noise`).
+order diffusers writes them: `x ** 0.5` is a square root (torch dispatches pow(x, 0.5) to sqrt),
+`x ** 2` is x * x, `a * x + b * y` is three separately rounded operations (no fused
+multiply-add), divisions are true float32 divisions. Exceptions, as in torch: torch.linspace
+fuses `start + step * i` (see torch_linspace_f32), torch.cumprod accumulates in double (see
+torch_cumprod_f32); betas_for_alpha_bar and `beta_start ** 0.5` are Python double math rounded
+once to float32; the timesteps are numpy integer math in diffusers itself. The noise that
+diffusers draws with randn_tensor(generator) is passed in here as an array (`variance_noise`).
+
+Square roots are IEEE (correctly rounded), as on most platforms and in Swift's squareRoot().
+PyTorch's x86-64 Linux wheels compute float32 sqrt with MKL VML instead, up to 0.75 ulp off, so
+diffusers there differs from this file by a few float32 ulps (at most 9.6e-7 absolute in the
+fixture's steps). With torch's sqrt substituted for sqrt32, this file reproduced diffusers 0.42.1
+on torch 2.15.0 (x86-64, AVX512) bit for bit: betas, alphas_cumprod, timesteps, add_noise, and
+one step at every timestep of every fixture case. Betas and alphas_cumprod match torch bit for
+bit either way.
 
 Version notes (where diffusers' behaviour depends on the version or is easy to get wrong)
 -----------------------------------------------------------------------------------------
@@ -63,22 +72,27 @@ Version notes (where diffusers' behaviour depends on the version or is easy to g
 * DDIMScheduler.step still uses `prev_timestep = t - num_train_timesteps // N` (0.42.1), also for
   "linspace" and "trailing", where it does not match the timestep list (diffusers issues #11347,
   #12633). Transcribed as is.
-* DDPM adds noise whenever t > 0, judged on t itself, not on the previous timestep: with
-  "trailing" spacing, or "leading" with steps_offset >= 1, the last step (t > 0) still adds
-  noise, sqrt(clamp(variance, 1e-20)) * noise, where the variance is 0 or tiny when
-  alpha_prod_t_prev is 1 (prev_t = -1). Only a last step with t == 0 adds none.
-* "fixed_small_log" in 0.42.1 scales the noise by exp(0.5 * log(clamp(variance, 1e-20))) (a
-  standard deviation), not by its square root; transcribed as is (numpy's log/exp may differ from
-  torch's by an ulp).
-* torch.linspace's float32 rounding is the scalar kernel of recent PyTorch (the vectorised one
-  was removed); a build that contracts `start + step * i` into an FMA would differ by an ulp in
-  some betas. Checked against torch 2.15 on x86-64 (AVX512): bit-identical.
+* DDPM adds noise whenever t > 0, judged on t itself, not on the previous timestep. With
+  "trailing" spacing, or "leading" with steps_offset >= 1, the last step has t > 0 and prev_t = -1,
+  so alpha_prod_t_prev is 1, the variance is 0 before the clamp, and the step adds
+  sqrt(1e-20) * noise = 1e-10 * noise (visible only on values near 0). Only a last step with
+  t == 0 adds nothing.
+* "fixed_small_log" in 0.42.1 multiplies the noise by exp(0.5 * log(clamp(variance, 1e-20))),
+  i.e. by the standard deviation, computed through log/exp (numpy's and torch's MKL log/exp may
+  differ by an ulp); "fixed_large_log" returns log(beta). Neither is in the fixture.
+* torch.linspace's float32 rounding: PyTorch's linspace kernel computes `start + step * i` (first
+  half) and `end - step * (steps - 1 - i)` (second half) in float32, and its AVX2/AVX512 builds
+  contract each into one fused multiply-add; torch_linspace_f32 does the same and matched torch
+  2.15 on every beta of the fixture's schedules, where separately rounded operations are 1 ulp
+  off in 15-20% of them. A torch build that does not contract (x86-64 baseline kernels; arm64 not
+  checked, clang contracts by default there) would differ by an ulp in some betas.
 """
 import argparse
 import json
 import math
 import os
 import sys
+from fractions import Fraction
 
 import numpy as np
 
@@ -90,13 +104,8 @@ ROOT = os.path.dirname(TOOLS)
 DEFAULT_FIXTURE = os.path.join(ROOT, "Tests", "Fixtures", "schedulers.json")
 
 
-def f32(x):
-    """One value rounded to float32 (as torch does when a Python number meets a float32 tensor)."""
-    return F32(x)
-
-
 def sqrt32(x):
-    """torch `x ** 0.5` on float32: dispatched to sqrt, correctly rounded."""
+    """torch `x ** 0.5` on float32: dispatched to sqrt; here the IEEE, correctly rounded one."""
     return np.sqrt(F32(x)) if np.ndim(x) == 0 else np.sqrt(np.asarray(x, dtype=F32))
 
 
@@ -104,8 +113,20 @@ def sqrt32(x):
 # torch primitives used by the schedulers' constructors
 # --------------------------------------------------------------------------------------------
 
+def fma_f32(a, b, c):
+    """a * b + c with one rounding to float32 (a fused multiply-add), exactly."""
+    exact = Fraction(float(F32(a))) * Fraction(float(F32(b))) + Fraction(float(F32(c)))
+    r = F32(float(exact))  # at most one float32 step away from the correctly rounded result
+    candidates = [np.nextafter(r, F32(-np.inf)), r, np.nextafter(r, F32(np.inf))]
+    # nearest; a tie goes to the even significand
+    return min(candidates, key=lambda v: (abs(Fraction(float(v)) - exact), int(np.array(v, dtype=F32).view(np.int32)) & 1))
+
+
 def torch_linspace_f32(start, end, steps):
-    """torch.linspace(start, end, steps, dtype=torch.float32) on the CPU (ATen linspace_kernel)."""
+    """torch.linspace(start, end, steps, dtype=torch.float32) on the CPU (ATen linspace_kernel):
+    step = (end - start) / (steps - 1) in float32, then `start + step * i` for i < steps / 2 and
+    `end - step * (steps - 1 - i)` after, each contracted to one fused multiply-add, as the
+    compiler emits it in PyTorch's AVX2/AVX512 (x86-64) builds (see the module docstring)."""
     start = F32(start)
     end = F32(end)
     out = np.empty(steps, dtype=F32)
@@ -116,9 +137,9 @@ def torch_linspace_f32(start, end, steps):
     halfway = steps // 2
     for idx in range(steps):
         if idx < halfway:
-            out[idx] = start + step * F32(idx)
+            out[idx] = fma_f32(step, idx, start)
         else:
-            out[idx] = end - step * F32(steps - idx - 1)
+            out[idx] = fma_f32(-step, steps - idx - 1, end)
     return out
 
 
