@@ -45,6 +45,15 @@ public final class Executor {
     /// Runs the program; `inputs` must hold every graph input with its declared shape. Outputs are fresh tensors.
     public func run(inputs: [String: Tensor], profile: ((ProfileEntry) -> Void)? = nil,
                     attention: ((String, Tensor) -> Void)? = nil) throws(RuntimeError) -> [String: Tensor] {
+        var outputs: [String: Tensor] = [:]
+        for (name, id) in program.graph.outputs { outputs[name] = Tensor(shape: program.graph.steps[id].shape) }
+        try run(inputs: inputs, into: outputs, profile: profile, attention: attention)
+        return outputs
+    }
+
+    /// Runs the program writing each output into the tensor given for it (a loop reuses them: no allocation per run).
+    public func run(inputs: [String: Tensor], into outputs: [String: Tensor], profile: ((ProfileEntry) -> Void)? = nil,
+                    attention: ((String, Tensor) -> Void)? = nil) throws(RuntimeError) {
         let g = program.graph
         var values = views
         for (name, id, _) in g.inputs {
@@ -85,14 +94,13 @@ public final class Executor {
                                      seconds: seconds, flops: g.flops(of: step)))
             }
         }
-        var outputs: [String: Tensor] = [:]
         for (name, id) in g.outputs {
-            guard let v = values[id] else { continue }
-            let copy = Tensor(shape: v.shape)
-            copy.data.update(from: v.data, count: v.count)
-            outputs[name] = copy
+            guard let v = values[id], let target = outputs[name] else { continue }
+            guard target.shape == v.shape else {
+                throw RuntimeError("output '\(name)' is \(OpSemantics.describe(v.shape)), the tensor given for it \(OpSemantics.describe(target.shape))")
+            }
+            target.data.update(from: v.data, count: v.count)
         }
-        return outputs
     }
 
     /// Runs one operator; returns true when the kernel applied the epilogue itself.

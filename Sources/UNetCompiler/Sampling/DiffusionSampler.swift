@@ -154,7 +154,18 @@ public final class DiffusionSampler {
                 })
             }
         }
+        guard let outputName = session.graph.outputs.first?.name,
+              let outputStep = session.graph.outputs.first?.step,
+              session.graph.steps[outputStep].shape.reduce(1, *) == calls * (count / options.batch) else {
+            throw SamplingError("the model output does not have the sample's shape")
+        }
+        let prediction = Tensor(shape: session.graph.steps[outputStep].shape)
+        var outputs = [outputName: prediction]
+        for (name, step) in session.graph.outputs where name != outputName { outputs[name] = Tensor(shape: session.graph.steps[step].shape) }
+        var noise = [Float](repeating: 0, count: count)
+        var target = [Float](repeating: 0, count: count)
         stepSeconds = []
+        stepSeconds.reserveCapacity(scheduler.timesteps.count)
         let timesteps = scheduler.timesteps
         for (i, t) in timesteps.enumerated() {
             if shouldStop() { throw SamplingError("interrupted after \(i) of \(timesteps.count) steps; nothing written") }
@@ -164,22 +175,23 @@ public final class DiffusionSampler {
             }
             for k in 0..<calls { timestepInput[k] = Float(t) }
             let start = Date()
-            let outputs = try session.run(inputs)
+            try session.executor.run(inputs: inputs, into: outputs)
             stepSeconds.append(Date().timeIntervalSince(start))
-            guard let first = session.graph.outputs.first, let out = outputs[first.name], out.count == calls * (count / options.batch) else {
-                throw SamplingError("the model output does not have the sample's shape")
-            }
-            var prediction = out.values
-            if let scale = options.guidanceScale {
-                // Rows [0, B) are unconditional, [B, 2B) conditional.
-                prediction = (0..<count).map { prediction[$0] + scale * (prediction[count + $0] - prediction[$0]) }
-            }
-            let noise = (0..<count).map { _ in rng.nextNormal() }
-            x = scheduler.step(modelOutput: prediction, t: t, sample: x, noise: noise)
+            // With guidance, rows [0, B) are unconditional and [B, 2B) conditional.
+            let scale = options.guidanceScale
+            for k in 0..<count { noise[k] = rng.nextNormal() }
+            scheduler.step(modelOutput: { k in
+                scale.map { prediction[k] + $0 * (prediction[count + k] - prediction[k]) } ?? prediction[k]
+            }, t: t, sample: &x, noise: { noise[$0] })
             if !known.isEmpty {
                 let next = i + 1 < timesteps.count ? timesteps[i + 1] : -1
-                let fresh = (0..<count).map { _ in rng.nextNormal() }
-                let target = next >= 0 ? scheduler.addNoise(known, noise: fresh, t: next) : known
+                for k in 0..<count { noise[k] = rng.nextNormal() }
+                if next >= 0 {
+                    let a = scheduler.alphasCumprod[next].squareRoot(), b = (1 - scheduler.alphasCumprod[next]).squareRoot()
+                    for k in 0..<count { target[k] = a * known[k] + b * noise[k] }
+                } else {
+                    for k in 0..<count { target[k] = known[k] }
+                }
                 for k in 0..<count { x[k] = mask[k] * target[k] + (1 - mask[k]) * x[k] }
             }
             progress?(i + 1, timesteps.count, stepSeconds.last ?? 0)

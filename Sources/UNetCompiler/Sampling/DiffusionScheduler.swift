@@ -95,9 +95,16 @@ public struct DiffusionScheduler: Sendable {
 
     /// One reverse step from `t`: the sample at the previous timestep. `noise` is used where the step is stochastic.
     public func step(modelOutput: [Float], t: Int, sample: [Float], noise: [Float]) -> [Float] {
+        var x = sample
+        step(modelOutput: { modelOutput[$0] }, t: t, sample: &x, noise: { noise[$0] })
+        return x
+    }
+
+    /// The same step in place, reading the model output and noise through accessors (no allocation).
+    public func step(modelOutput: (Int) -> Float, t: Int, sample x: inout [Float], noise: (Int) -> Float) {
         switch kind {
-        case .ddpm: ddpmStep(modelOutput, t, sample, noise)
-        case .ddim: ddimStep(modelOutput, t, sample, noise)
+        case .ddpm: ddpmStep(modelOutput, t, &x, noise)
+        case .ddim: ddimStep(modelOutput, t, &x, noise)
         }
     }
 
@@ -119,7 +126,7 @@ public struct DiffusionScheduler: Sendable {
         config.clipSample ? min(max(v, -config.clipSampleRange), config.clipSampleRange) : v
     }
 
-    func ddpmStep(_ out: [Float], _ t: Int, _ x: [Float], _ noise: [Float]) -> [Float] {
+    func ddpmStep(_ out: (Int) -> Float, _ t: Int, _ x: inout [Float], _ noise: (Int) -> Float) {
         let prevT = previous(t)
         let alphaProd = alphasCumprod[t]
         let alphaProdPrev: Float = prevT >= 0 ? alphasCumprod[prevT] : 1
@@ -129,13 +136,13 @@ public struct DiffusionScheduler: Sendable {
         let sampleCoefficient = currentAlpha.squareRoot() * betaProdPrev / betaProd
         let variance = max((1 - alphaProdPrev) / (1 - alphaProd) * currentBeta, 1e-20)
         let deviation = t > 0 ? variance.squareRoot() : 0
-        return (0..<x.count).map { i in
-            let x0 = clip(originalSample(out[i], x[i], alpha: alphaProd, beta: betaProd))
-            return originalCoefficient * x0 + sampleCoefficient * x[i] + deviation * noise[i]
+        for i in 0..<x.count {
+            let x0 = clip(originalSample(out(i), x[i], alpha: alphaProd, beta: betaProd))
+            x[i] = originalCoefficient * x0 + sampleCoefficient * x[i] + deviation * noise(i)
         }
     }
 
-    func ddimStep(_ out: [Float], _ t: Int, _ x: [Float], _ noise: [Float]) -> [Float] {
+    func ddimStep(_ out: (Int) -> Float, _ t: Int, _ x: inout [Float], _ noise: (Int) -> Float) {
         let prevT = t - config.numTrainTimesteps / timesteps.count
         let alphaProd = alphasCumprod[t]
         let alphaProdPrev: Float = prevT >= 0 ? alphasCumprod[prevT] : (config.setAlphaToOne ? 1 : alphasCumprod[0])
@@ -143,24 +150,25 @@ public struct DiffusionScheduler: Sendable {
         let variance = (betaProdPrev / betaProd) * (1 - alphaProd / alphaProdPrev)
         let deviation = config.eta * variance.squareRoot()
         let direction = max(1 - alphaProdPrev - deviation * deviation, 0).squareRoot()
-        return (0..<x.count).map { i in
+        for i in 0..<x.count {
+            let o = out(i)
             var x0: Float
             var epsilon: Float
             switch config.predictionType {
             case .epsilon:
-                x0 = (x[i] - betaProd.squareRoot() * out[i]) / alphaProd.squareRoot()
-                epsilon = out[i]
+                x0 = (x[i] - betaProd.squareRoot() * o) / alphaProd.squareRoot()
+                epsilon = o
             case .sample:
-                x0 = out[i]
+                x0 = o
                 epsilon = (x[i] - alphaProd.squareRoot() * x0) / betaProd.squareRoot()
             case .vPrediction:
-                x0 = alphaProd.squareRoot() * x[i] - betaProd.squareRoot() * out[i]
-                epsilon = alphaProd.squareRoot() * out[i] + betaProd.squareRoot() * x[i]
+                x0 = alphaProd.squareRoot() * x[i] - betaProd.squareRoot() * o
+                epsilon = alphaProd.squareRoot() * o + betaProd.squareRoot() * x[i]
             }
             x0 = clip(x0)
             var previous = alphaProdPrev.squareRoot() * x0 + direction * epsilon
-            if config.eta > 0 { previous += deviation * noise[i] }
-            return previous
+            if config.eta > 0 { previous += deviation * noise(i) }
+            x[i] = previous
         }
     }
 }
