@@ -163,3 +163,43 @@ final class CompileCommandTests: XCTestCase {
         XCTAssertTrue(badPass.stderr.contains("unknown pass 'bn-fol'"), badPass.stderr)
     }
 }
+
+/// `unetc sample` from the command line: a real Ctrl-C stops cleanly and writes nothing.
+final class SampleCommandTests: XCTestCase {
+    func testInterruptWritesNothing() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-sigint-\(UUID().uuidString).png").path
+        let process = Process()
+        process.executableURL = CLIHarness.binary
+        process.arguments = ["sample", "graphs/bench/ddpm_unet.json", "--steps", "100", "--threads", "1", "-o", output]
+        process.currentDirectoryURL = CLIHarness.repositoryRoot
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        // Wait until sampling has started (the first progress line), then interrupt.
+        let deadline = Date().addingTimeInterval(60)
+        var seen = ""
+        while Date() < deadline && !seen.contains("step ") {
+            seen += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        seen += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 130, seen)
+        XCTAssertTrue(seen.contains("interrupted after"), seen)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output))
+    }
+
+    func testSampleWritesAPNG() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-sample-\(UUID().uuidString).png").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let r = try CLIHarness.run(["sample", "graphs/test/tiny_text_diffusion.json", "--steps", "4", "--scheduler", "ddpm", "-o", output])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("'context' not given"), r.stderr)
+        let head = try Data(contentsOf: URL(fileURLWithPath: output)).prefix(8)
+        XCTAssertEqual([UInt8](head), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        let bad = try CLIHarness.run(["sample", "graphs/unet_classic.json", "-o", output + ".npy"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("no input with role 'timestep'"), bad.stderr)
+    }
+}
