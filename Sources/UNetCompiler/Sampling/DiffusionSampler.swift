@@ -36,7 +36,7 @@ public final class DiffusionSampler {
     /// Compiles (or maps) `path` for the batch the options need and binds its inputs by role.
     public init(path: String, weightsPath: String?, options: Options) throws {
         // Roles and declared shapes come from the graph as written; the batch is set when compiling.
-        var declared: [(name: String, shape: [Int], role: String?)]
+        let declared: [(name: String, shape: [Int], role: String?)]
         if PlanFile.isPlan(path) {
             let g = try PlanLoader.load(path).program.graph
             declared = g.inputs.map { ($0.name, g.steps[$0.step].shape, $0.role) }
@@ -47,18 +47,17 @@ public final class DiffusionSampler {
             }
         }
         func shape(_ name: String) -> [Int] { declared.first { $0.name == name }?.shape ?? [] }
-        let graph = (inputs: declared, steps: ())
-        guard let sample = graph.inputs.first(where: { $0.role == "image" || ($0.role == nil && $0.shape.count == 4) }) else {
+        guard let sample = declared.first(where: { $0.role == "image" || ($0.role == nil && $0.shape.count == 4) }) else {
             throw SamplingError("the graph has no image input to denoise (an input of rank 4 with role 'image' or no role)")
         }
-        guard let timestep = graph.inputs.first(where: { $0.role == "timestep" }) else {
+        guard let timestep = declared.first(where: { $0.role == "timestep" }) else {
             throw SamplingError("the graph has no input with role 'timestep': it is not a diffusion UNet")
         }
-        let context = graph.inputs.first { $0.role == "context" }
+        let context = declared.first { $0.role == "context" }
         // An inpainting model also reads the region to generate (role mask) and the known pixels (role condition).
-        let mask = graph.inputs.first { $0.role == "mask" }
-        let condition = graph.inputs.first { $0.role == "condition" }
-        if let other = graph.inputs.first(where: { ![sample.name, timestep.name, context?.name, mask?.name, condition?.name].contains($0.name) }) {
+        let mask = declared.first { $0.role == "mask" }
+        let condition = declared.first { $0.role == "condition" }
+        if let other = declared.first(where: { ![sample.name, timestep.name, context?.name, mask?.name, condition?.name].contains($0.name) }) {
             throw SamplingError("input '\(other.name)' (role \(other.role ?? "none")) has no value during sampling; supported roles: image, timestep, context, mask, condition")
         }
         if let condition, shape(condition.name) != shape(sample.name) {
