@@ -30,14 +30,8 @@ enum NormalizationKernel {
             let group = task % groups
             let base = task * perGroup * plane
             let n = perGroup * plane
-            var sum = 0.0
-            for i in 0..<n { sum += Double(xd[base + i]) }
-            let mean = sum / Double(n)
-            var squares = 0.0
-            for i in 0..<n {
-                let d = Double(xd[base + i]) - mean
-                squares += d * d
-            }
+            let mean = NormalizationKernel.sum(xd + base, n, shift: 0) / Double(n)
+            let squares = NormalizationKernel.sum(xd + base, n, shift: Float(mean), squared: true)
             let inverse = 1 / (squares / Double(n) + eps).squareRoot()
             for cc in 0..<perGroup {
                 let c = group * perGroup + cc
@@ -51,6 +45,34 @@ enum NormalizationKernel {
                                      channelRange: (group * perGroup)..<((group + 1) * perGroup), pixelRange: 0..<plane)
             }
         }
+    }
+
+    /// Sum of `x - shift` (or of its squares) over `n` values: float32 SIMD lanes over blocks of
+    /// 1024, each block's lanes added into a Double. The order is fixed, so the result is too.
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int, shift: Float, squared: Bool = false) -> Double {
+        var total = 0.0
+        var start = 0
+        let shiftVector = SIMD8<Float>(repeating: shift)
+        while start < n {
+            let end = min(n, start + 1024)
+            var lanes = SIMD8<Float>()
+            var i = start
+            let raw = UnsafeRawPointer(x)
+            while i + 8 <= end {
+                let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - shiftVector
+                lanes += squared ? d * d : d
+                i += 8
+            }
+            var block = Double(lanes.sum())
+            while i < end {
+                let d = Double(x[i] - shift)
+                block += squared ? d * d : d
+                i += 1
+            }
+            total += block
+            start = end
+        }
+        return total
     }
 
     static func layerNorm(eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, out: Tensor, pool: ThreadPool) {
