@@ -6,7 +6,7 @@ import UNetSpec
 /// what it receives (`$in`, `when`). Errors are collected rather than thrown: a step whose
 /// operands are unknown is skipped quietly, so one mistake yields one message.
 public struct Lowering {
-    /// A value visible under a name: a node, several (a split), or nothing because an earlier error poisoned it.
+    /// A value visible under a name: a node, or nothing because an earlier error poisoned it.
     enum Value {
         case node(Int)
         case poisoned

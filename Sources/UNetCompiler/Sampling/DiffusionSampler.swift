@@ -36,10 +36,14 @@ public final class DiffusionSampler {
     /// Compiles (or maps) `path` for the batch the options need and binds its inputs by role.
     public init(path: String, weightsPath: String?, options: Options) throws {
         // Roles and declared shapes come from the graph as written; the batch is set when compiling.
+        // A plan is mapped once, by the session that will run it; a graph file is parsed here and compiled below.
         let declared: [(name: String, shape: [Int], role: String?)]
+        var planSession: ModelSession?
         if PlanFile.isPlan(path) {
-            let g = try PlanLoader.load(path).program.graph
+            let opened = try ModelSession(path: path, weightsPath: weightsPath, threads: options.threads)
+            let g = opened.graph
             declared = g.inputs.map { ($0.name, g.steps[$0.step].shape, $0.role) }
+            planSession = opened
         } else {
             switch GraphLoader.load(path: path) {
             case .failure(let d): throw d
@@ -76,12 +80,12 @@ public final class DiffusionSampler {
         if let context { shapes[context.name] = [calls] + shape(context.name).dropFirst() }
         if let mask { shapes[mask.name] = [calls] + shape(mask.name).dropFirst() }
         if let condition { shapes[condition.name] = [calls] + shape(condition.name).dropFirst() }
-        if PlanFile.isPlan(path) {
+        if planSession != nil {
             for (name, s) in shapes where shape(name) != s {
                 throw SamplingError("the plan serves '\(name)' as \(shape(name)), this sampling needs \(s): compile with --shape \(name)=\(s.map(String.init).joined(separator: "x"))")
             }
         }
-        session = try ModelSession(path: path, weightsPath: weightsPath, seed: options.seed, threads: options.threads, shapes: shapes)
+        session = try planSession ?? ModelSession(path: path, weightsPath: weightsPath, seed: options.seed, threads: options.threads, shapes: shapes)
         scheduler = try DiffusionScheduler(kind: options.scheduler, config: options.config, inferenceSteps: options.steps)
         self.options = options
         sampleName = sample.name

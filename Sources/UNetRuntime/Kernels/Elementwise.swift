@@ -16,36 +16,16 @@ enum Activation {
 enum ElementwiseKernel {
     static let chunk = 1 << 14
 
+    /// Copies each chunk and applies the activation in place while the chunk is in cache; the
+    /// activation itself is the one fused epilogues use (`EpilogueKernel.unary`).
     static func unary(_ op: UnaryOp, x: Tensor, out: Tensor, pool: ThreadPool) {
         let count = x.count
         let xd = x.data, od = out.data
         pool.parallelFor((count + chunk - 1) / chunk) { tile in
             let start = tile * chunk
             let end = min(count, start + chunk)
-            switch op {
-            case .identity: for i in start..<end { od[i] = xd[i] }
-            case .relu: for i in start..<end { od[i] = max(xd[i], 0) }
-            case .relu6: for i in start..<end { od[i] = min(max(xd[i], 0), 6) }
-            case .leakyRelu(let slope):
-                let s = Float(slope)
-                for i in start..<end { od[i] = xd[i] >= 0 ? xd[i] : xd[i] * s }
-            case .silu: for i in start..<end { od[i] = xd[i] * Activation.sigmoid(xd[i]) }
-            case .gelu(let tanhForm):
-                if tanhForm {
-                    for i in start..<end { od[i] = Activation.geluTanh(xd[i]) }
-                } else {
-                    for i in start..<end { od[i] = Activation.gelu(xd[i]) }
-                }
-            case .sigmoid: for i in start..<end { od[i] = Activation.sigmoid(xd[i]) }
-            case .tanh: for i in start..<end { od[i] = tanhf(xd[i]) }
-            case .clamp(let lo, let hi):
-                let l = lo.map(Float.init) ?? -Float.infinity
-                let h = hi.map(Float.init) ?? Float.infinity
-                for i in start..<end { od[i] = min(max(xd[i], l), h) }
-            case .scale(let factor, let offset):
-                let f = Float(factor), o = Float(offset)
-                for i in start..<end { od[i] = xd[i] * f + o }
-            }
+            if xd != od { (od + start).update(from: xd + start, count: end - start) }
+            EpilogueKernel.unary(op, od, start..<end)
         }
     }
 
