@@ -6,7 +6,12 @@ import UNetRuntime
 public struct CompileOptions: Sendable {
     /// false is `-O0`: one step per IR node, no fusion; memory is still planned.
     public var optimize = true
-    public init(optimize: Bool = true) { self.optimize = optimize }
+    /// Memory the model may claim; checked before weights are read and before the arena is allocated.
+    public var budget = MemoryBudget()
+    public init(optimize: Bool = true, budget: MemoryBudget = MemoryBudget()) {
+        self.optimize = optimize
+        self.budget = budget
+    }
 }
 
 /// The optimizer driver: IR plus weights in, optimized graph and memory plan out.

@@ -24,7 +24,7 @@ public final class ModelSession {
         let start = Date()
         if PlanFile.isPlan(path) {
             if weightsPath != nil { throw RuntimeError("'\(path)' is a compiled plan and carries its weights; drop --weights") }
-            let loaded = try PlanLoader.load(path)
+            let loaded = try PlanLoader.load(path, budget: options.budget)
             executor = Executor(program: loaded.program, threads: threads)
         } else {
             let (compiled, warnings) = try Self.compile(path: path, weightsPath: weightsPath, seed: seed, options: options, shapes: shapes)
@@ -42,13 +42,17 @@ public final class ModelSession {
         case .failure(let d): throw d
         case .success(let g): graph = g
         }
-        let weights = try weightsPath.map { Compiler.constants(try SafetensorsFile.read($0)) } ?? WeightSet.seeded(for: graph, seed: seed)
+        try options.budget.check(arena: nil, weights: graph.weightBytes,
+                                 in: "graph '\(graph.name)'")
+        let weights = try weightsPath.map { Compiler.constants(try SafetensorsFile.read($0, maxBytes: options.budget.weightBytes)) } ?? WeightSet.seeded(for: graph, seed: seed)
         let check = weights.check(against: graph)
         if !check.errors.isEmpty {
             throw RuntimeError("weights in '\(weightsPath ?? "seeded")' do not fit graph '\(graph.name)':\n  "
                                + (check.errors + check.warnings).joined(separator: "\n  "))
         }
-        return (Compiler.compile(graph, weights: weights, options: options, after: after), check.warnings)
+        let result = Compiler.compile(graph, weights: weights, options: options, after: after)
+        try options.budget.check(arena: result.memory.arenaBytes, weights: nil, in: "graph '\(graph.name)'")
+        return (result, check.warnings)
     }
 
     /// Seeded data for an input nobody supplied: timesteps are integers in 0..<1000, masks 0 or 1, everything else N(0, 1).

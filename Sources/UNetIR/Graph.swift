@@ -74,6 +74,12 @@ public struct Graph: Sendable {
     /// 10^16 FLOP per run: a thousand times a Stable Diffusion UNet at 1024x1024.
     public static let maxFLOPs = 10_000_000_000_000_000
 
+    /// Bytes of every weight and buffer as float32 (saturating), what the runtime will hold.
+    public var weightBytes: Int {
+        let elements = weights.reduce(0) { OpSemantics.sum($0, OpSemantics.elementCount($1.shape) ?? Int.max) }
+        return OpSemantics.sum(elements, elements, elements, elements)
+    }
+
     /// Trainable parameters (buffers excluded), as PyTorch's `sum(p.numel() for p in parameters())`.
     public var parameterCount: Int {
         weights.filter { !$0.isBuffer }.reduce(0) { OpSemantics.sum($0, OpSemantics.elementCount($1.shape) ?? Int.max) }

@@ -70,16 +70,26 @@ public struct PlanManifest: Codable, Sendable {
                 guard let offset = memory.offsets[i], offset >= 0, offset % 4 == 0, offset + elements * 4 <= memory.arenaBytes else {
                     return "step \(i) ('\(s.name)') has no valid place in the arena"
                 }
+                if let problem = s.op.parameterProblem { return "step \(i) ('\(s.name)'): \(problem)" }
                 do {
                     let shape = try OpSemantics.outputShape(of: s.op, inputs: s.inputs.prefix(s.operatorArity).map { steps[$0].shape })
                     guard shape == s.shape else { return "step \(i) ('\(s.name)') records a shape its operator does not produce" }
                 } catch {
                     return "step \(i) ('\(s.name)'): \(error.message)"
                 }
+                // Epilogue kernels index operands by the output's batch, channel and pixel: their shapes must match it.
                 for e in s.epilogue {
+                    let operand: Int
+                    let fits: (Shape) -> Bool
+                    let channels = s.shape.count >= 2 ? s.shape[0] * s.shape[1] : -1
                     switch e {
-                    case .unary: break
-                    case .add(let k), .addChannel(let k), .film(let k): guard k >= s.operatorArity && k < s.inputs.count else { return "step \(i) has a bad epilogue operand" }
+                    case .unary: continue
+                    case .add(let k): operand = k; fits = { $0 == s.shape }
+                    case .addChannel(let k): operand = k; fits = { OpSemantics.elementCount($0) == channels }
+                    case .film(let k): operand = k; fits = { OpSemantics.elementCount($0) == 2 * channels }
+                    }
+                    guard operand >= s.operatorArity && operand < s.inputs.count, fits(steps[s.inputs[operand]].shape) else {
+                        return "step \(i) ('\(s.name)') has a bad epilogue operand"
                     }
                 }
                 let expected = OpSemantics.weights(of: s.op, inputShapes: s.inputs.prefix(s.operatorArity).map { steps[$0].shape }, outputShape: s.shape)

@@ -12,7 +12,8 @@ public enum PlanLoader {
         public var file: MappedFile
     }
 
-    public static func load(_ path: String, verifyChecksum: Bool = true) throws(RuntimeError) -> Loaded {
+    /// `budget` bounds what running the plan will allocate (its arena, packed weights); it is checked before anything is.
+    public static func load(_ path: String, verifyChecksum: Bool = true, budget: MemoryBudget = MemoryBudget()) throws(RuntimeError) -> Loaded {
         let file = try MappedFile(path: path)
         func fail(_ message: String) -> RuntimeError { RuntimeError("'\(path)': \(message)") }
         let header: PlanFormat.Header
@@ -37,6 +38,7 @@ public enum PlanLoader {
         }
         guard manifest.weightBytes == Int(header.weightsLength) else { throw fail("corrupt: the manifest and header disagree on the weight size") }
         if let problem = manifest.validate() { throw fail("corrupt: \(problem)") }
+        try budget.check(arena: manifest.memory.arenaBytes, weights: manifest.weightBytes, in: "plan '\(path)'")
         let base = UnsafeMutableRawPointer(mutating: file.bytes + Int(header.weightsOffset))
         let weights = manifest.steps.map { step in
             step.weights.map { ref in

@@ -22,7 +22,7 @@ struct Compile: ParsableCommand {
     @Option(name: .shortAndLong, help: "The plan file to write.")
     var output: String?
 
-    @Flag(name: .customLong("O0"), help: "No optimization passes (memory is still planned).")
+    @Flag(name: [.customLong("O0", withSingleDash: true), .customLong("O0")], help: "No optimization passes (memory is still planned).")
     var noOptimization = false
 
     @Flag(name: .customLong("dump-ir"), help: "Print the graph after all passes.")
@@ -33,6 +33,8 @@ struct Compile: ParsableCommand {
 
     @Flag(help: "Print a per-step report: op, fused ops, shape, FLOPs, bytes moved, arena offset, and totals.")
     var report = false
+
+    @OptionGroup var limits: MemoryLimitOptions
 
     func run() throws {
         if let name = printAfter, !PassManager.passNames.contains(name) {
@@ -48,7 +50,7 @@ struct Compile: ParsableCommand {
         let irNodes: Int
         do {
             let (r, warnings) = try ModelSession.compile(path: graph, weightsPath: weights, seed: seed,
-                                                         options: CompileOptions(optimize: !noOptimization), shapes: overrides) { pass, g in
+                                                         options: CompileOptions(optimize: !noOptimization, budget: limits.budget), shapes: overrides) { pass, g in
                 if pass == printAfter { print("== after \(pass)\n" + GraphPrinter.text(g)) }
             }
             for w in warnings { printError("warning: " + w) }

@@ -14,7 +14,7 @@ struct Run: ParsableCommand {
     @Argument(help: "A graph file (.json), compiled on the fly, or a plan file from `unetc compile`.")
     var graph: String
 
-    @Flag(name: .customLong("O0"), help: "Compile without optimization passes (graph files only).")
+    @Flag(name: [.customLong("O0", withSingleDash: true), .customLong("O0")], help: "Compile without optimization passes (graph files only).")
     var noOptimization = false
 
     @Option(help: "Weights (.safetensors) named by the graph's state_dict paths. Without it, a seeded initialisation.")
@@ -41,12 +41,14 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Run this many times after one warm-up run and report the median time (benchmarking).")
     var repetitions: Int = 1
 
+    @OptionGroup var limits: MemoryLimitOptions
+
     func run() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         let session: ModelSession
         do {
             session = try ModelSession(path: graph, weightsPath: weights, seed: seed, threads: threads,
-                                       options: CompileOptions(optimize: !noOptimization))
+                                       options: CompileOptions(optimize: !noOptimization, budget: limits.budget))
         } catch {
             reportError(error)
             throw ExitCode(1)

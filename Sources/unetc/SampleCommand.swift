@@ -36,6 +36,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Inpainting: the image whose known pixels are kept (.png, or .npy in [-1, 1]).") var image: String?
     @Option(help: "Inpainting: which pixels to keep (.png: white keeps, black generates; or .npy in [0, 1]).") var mask: String?
     @Option(help: "Worker threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var limits: MemoryLimitOptions
     @Option(name: .shortAndLong, help: "out.png (8-bit, values [-1, 1] mapped to [0, 255]; a batch side by side) or out.npy.")
     var output: String
 
@@ -69,6 +70,7 @@ struct Sample: ParsableCommand {
         options.batch = batch
         options.guidanceScale = guidanceScale
         options.threads = threads
+        options.budget = limits.budget
 
         signal(SIGINT) { _ in interruptRequested = 1 }
         let interactive = isatty(STDERR_FILENO) != 0

@@ -16,6 +16,7 @@ public final class DiffusionSampler {
         /// nil: no guidance. Otherwise `uncond + scale * (cond - uncond)`, both halves in one call.
         public var guidanceScale: Float?
         public var threads = ProcessInfo.processInfo.activeProcessorCount
+        public var budget = MemoryBudget()
         public init() {}
     }
 
@@ -40,7 +41,7 @@ public final class DiffusionSampler {
         let declared: [(name: String, shape: [Int], role: String?)]
         var planSession: ModelSession?
         if PlanFile.isPlan(path) {
-            let opened = try ModelSession(path: path, weightsPath: weightsPath, threads: options.threads)
+            let opened = try ModelSession(path: path, weightsPath: weightsPath, threads: options.threads, options: CompileOptions(budget: options.budget))
             let g = opened.graph
             declared = g.inputs.map { ($0.name, g.steps[$0.step].shape, $0.role) }
             planSession = opened
@@ -85,7 +86,8 @@ public final class DiffusionSampler {
                 throw SamplingError("the plan serves '\(name)' as \(shape(name)), this sampling needs \(s): compile with --shape \(name)=\(s.map(String.init).joined(separator: "x"))")
             }
         }
-        session = try planSession ?? ModelSession(path: path, weightsPath: weightsPath, seed: options.seed, threads: options.threads, shapes: shapes)
+        session = try planSession ?? ModelSession(path: path, weightsPath: weightsPath, seed: options.seed, threads: options.threads,
+                                                  options: CompileOptions(budget: options.budget), shapes: shapes)
         scheduler = try DiffusionScheduler(kind: options.scheduler, config: options.config, inferenceSteps: options.steps)
         self.options = options
         sampleName = sample.name

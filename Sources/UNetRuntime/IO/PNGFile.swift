@@ -49,8 +49,12 @@ public enum PNGFile {
 
     /// Decodes a PNG to `[1, C, H, W]` with values mapped back to [-1, 1] (`v / 127.5 - 1`); alpha is dropped.
     public static func read(_ path: String) throws(RuntimeError) -> Tensor {
-        let data = [UInt8](try MappedFile.data(path))
-        func fail(_ m: String) -> RuntimeError { RuntimeError("'\(path)': \(m)") }
+        try decode([UInt8](try MappedFile.data(path)), name: path)
+    }
+
+    /// Decodes PNG bytes (see `read`); `name` is used in error messages.
+    public static func decode(_ data: [UInt8], name: String) throws(RuntimeError) -> Tensor {
+        func fail(_ m: String) -> RuntimeError { RuntimeError("'\(name)': \(m)") }
         guard data.count >= 8, Array(data[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { throw fail("not a PNG file") }
         var i = 8
         var width = 0, height = 0, colorType = -1
@@ -83,7 +87,7 @@ public enum PNGFile {
         case 6: channels = 4
         default: throw fail("color type \(colorType) is not read (gray, gray+alpha, RGB or RGBA)")
         }
-        guard width >= 1, height >= 1, width * height <= maxPixels else { throw fail("size \(width)x\(height) is out of range") }
+        guard width >= 1, height >= 1, width <= maxPixels, height <= maxPixels, width * height <= maxPixels else { throw fail("size \(width)x\(height) is out of range") }
         let stride = width * channels
         var raw = [UInt8](repeating: 0, count: height * (stride + 1))
         var rawLength = uLongf(raw.count)

@@ -5,11 +5,12 @@ import UNetSpec
 /// json-c), then raw little-endian tensor data. F32, F16 and BF16 tensors are upcast to float32;
 /// integer tensors (`num_batches_tracked`) are skipped.
 public enum SafetensorsFile {
-    public static func read(_ path: String) throws(RuntimeError) -> [String: Tensor] {
-        try parse(try MappedFile.data(path), name: path)
+    /// Reads every float tensor; `maxBytes` bounds what they take as float32, checked before any is decoded.
+    public static func read(_ path: String, maxBytes: Int = Int.max) throws(RuntimeError) -> [String: Tensor] {
+        try parse(try MappedFile.data(path), name: path, maxBytes: maxBytes)
     }
 
-    public static func parse(_ data: Data, name: String) throws(RuntimeError) -> [String: Tensor] {
+    public static func parse(_ data: Data, name: String, maxBytes: Int = Int.max) throws(RuntimeError) -> [String: Tensor] {
         guard data.count >= 8 else { throw RuntimeError("'\(name)' is truncated: \(data.count) bytes, shorter than the 8-byte header length") }
         var length: UInt64 = 0
         for (i, b) in data.prefix(8).enumerated() { length |= UInt64(b) << (8 * UInt64(i)) }
@@ -26,14 +27,16 @@ public enum SafetensorsFile {
         guard let members = root.members else { throw RuntimeError("'\(name)': the header is not a JSON object") }
         let dataStart = 8 + Int(length)
         let dataLength = data.count - dataStart
-        var tensors: [String: Tensor] = [:]
-        var ranges: [(Int, Int, String)] = []
+        // Every entry is checked (offsets, sizes, no overlap, total size) before any is decoded, so a header
+        // that points many tensors at one range cannot multiply the file into a huge allocation.
+        var entries: [(key: String, dtype: String, shape: [Int], count: Int, begin: Int, end: Int)] = []
         for (key, entry) in members where key != "__metadata__" {
             guard let dtype = entry["dtype"]?.stringValue, let shapeList = entry["shape"]?.elements,
                   let offsets = entry["data_offsets"]?.elements, offsets.count == 2,
                   case .int(let begin64)? = offsets.first?.value, case .int(let end64)? = offsets.last?.value else {
                 throw RuntimeError("'\(name)': tensor '\(key)' needs 'dtype', 'shape' and two 'data_offsets'")
             }
+            guard shapeList.count <= Limits.maxRank else { throw RuntimeError("'\(name)': tensor '\(key)' has rank \(shapeList.count), above the limit of \(Limits.maxRank)") }
             var shape: [Int] = []
             var count = 1
             for d in shapeList {
@@ -60,8 +63,19 @@ public enum SafetensorsFile {
             guard end - begin == count * width else {
                 throw RuntimeError("'\(name)': tensor '\(key)' \(shape) \(dtype) needs \(count * width) bytes, its offsets span \(end - begin)")
             }
-            ranges.append((begin, end, key))
-            guard ["F32", "F16", "BF16"].contains(dtype) else { continue }
+            entries.append((key, dtype, shape, count, begin, end))
+        }
+        let ranges = entries.sorted { $0.begin < $1.begin }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where b.begin < a.end {
+            throw RuntimeError("'\(name)': tensors '\(a.key)' and '\(b.key)' overlap in the data section")
+        }
+        let floats = entries.filter { ["F32", "F16", "BF16"].contains($0.dtype) }
+        let decodedBytes = floats.reduce(0) { $0 + $1.count * 4 }
+        guard decodedBytes <= maxBytes else {
+            throw RuntimeError("'\(name)': its tensors take \(decodedBytes >> 20) MiB as float32, over the limit of \(maxBytes >> 20) MiB (raise it with --max-weights-mib)")
+        }
+        var tensors: [String: Tensor] = [:]
+        for (key, dtype, shape, count, begin, _) in floats {
             let tensor = Tensor(shape: shape)
             data.withUnsafeBytes { raw in
                 guard let start = raw.baseAddress else { return }
@@ -75,10 +89,6 @@ public enum SafetensorsFile {
                 }
             }
             tensors[key] = tensor
-        }
-        ranges.sort { $0.0 < $1.0 }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
-            throw RuntimeError("'\(name)': tensors '\(a.2)' and '\(b.2)' overlap in the data section")
         }
         return tensors
     }
