@@ -83,4 +83,42 @@ final class PlanFileTests: XCTestCase {
                                                    seed: 0, options: CompileOptions(), shapes: ["x": [1, 3, 32, 48]])
         XCTAssertEqual(result.graph.outputs.first.map { result.graph.steps[$0.step].shape }, [1, 1, 32, 48])
     }
+
+    /// Plan manifests are not trusted: operator attributes and epilogue operands are checked as well as indices.
+    func testHostileManifestsAreRefused() throws {
+        let (path, _) = try compiledPlan("graphs/dag_tiny.json")
+        let manifest = try PlanLoader.load(path).manifest
+        XCTAssertNil(manifest.validate())
+        guard let conv = manifest.steps.firstIndex(where: { if case .conv2d = $0.op { $0.live } else { false } }),
+              case .conv2d(let c) = manifest.steps[conv].op else { return XCTFail("no convolution in dag_tiny") }
+        var zeroStride = manifest
+        var strided = c
+        strided.stride = (0, 1)
+        zeroStride.steps[conv].op = .conv2d(strided)
+        XCTAssertTrue(zeroStride.validate()?.contains("stride = 0") ?? false, zeroStride.validate() ?? "accepted")
+        var huge = manifest
+        strided.stride = (1, 1)
+        strided.kernel = (Int.max, 1)
+        huge.steps[conv].op = .conv2d(strided)
+        XCTAssertNotNil(huge.validate())
+        // A residual add reading an operand of another shape would read past it.
+        var badAdd = manifest
+        let small = badAdd.steps.firstIndex { $0.shape != badAdd.steps[conv].shape && $0.shape.count == 4 } ?? 0
+        badAdd.steps[conv].inputs.append(small)
+        badAdd.steps[conv].epilogue.append(.add(operand: badAdd.steps[conv].inputs.count - 1))
+        XCTAssertTrue(badAdd.validate()?.contains("bad epilogue operand") ?? false, badAdd.validate() ?? "accepted")
+    }
+
+    func testMemoryBudgetIsCheckedBeforeAllocating() throws {
+        let (path, result) = try compiledPlan("graphs/dag_tiny.json")
+        XCTAssertThrowsError(try PlanLoader.load(path, budget: MemoryBudget(arenaBytes: result.memory.arenaBytes - 1))) { error in
+            XCTAssertTrue("\(error)".contains("over the limit"), "\(error)")
+        }
+        XCTAssertNoThrow(try PlanLoader.load(path, budget: MemoryBudget(arenaBytes: result.memory.arenaBytes)))
+        let graph = PassTestSupport.root.appendingPathComponent("graphs/bench/ddpm_unet.json").path
+        XCTAssertThrowsError(try ModelSession.compile(path: graph, weightsPath: nil, seed: 0,
+                                                      options: CompileOptions(budget: MemoryBudget(weightBytes: 100 << 20)))) { error in
+            XCTAssertTrue("\(error)".contains("136 MiB of weights, over the limit of 100 MiB"), "\(error)")
+        }
+    }
 }

@@ -90,4 +90,31 @@ final class FileFormatTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["o.npy"])
         XCTAssertTrue(message { try NumpyFile.write(Tensor(shape: [1], values: [7]), to: "/nonexistent-dir/o.npy") }?.contains("does not exist") ?? false)
     }
+
+    /// Found by reading for the fuzz work: many entries aliasing one range used to be decoded one by one
+    /// before the overlap check, multiplying a small file into a huge allocation.
+    func testSafetensorsAreCheckedBeforeAnythingIsDecoded() {
+        let aliased = safetensors(#"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}"#,
+                                  data: [UInt8](repeating: 0, count: 8))
+        XCTAssertTrue(message { _ = try SafetensorsFile.parse(aliased, name: "w") }?.contains("overlap") ?? false)
+        let f16 = safetensors(#"{"a": {"dtype": "F16", "shape": [4], "data_offsets": [0, 8]}}"#, data: [UInt8](repeating: 0, count: 8))
+        XCTAssertNoThrow(try SafetensorsFile.parse(f16, name: "w", maxBytes: 16))
+        let m = message { _ = try SafetensorsFile.parse(f16, name: "w", maxBytes: 15) }
+        XCTAssertTrue(m?.contains("over the limit") ?? false, m ?? "accepted")
+        let deep = safetensors(#"{"a": {"dtype": "F32", "shape": [1,1,1,1,1,1,1], "data_offsets": [0, 4]}}"#, data: [0, 0, 0, 0])
+        XCTAssertTrue(message { _ = try SafetensorsFile.parse(deep, name: "w") }?.contains("rank 7") ?? false)
+    }
+
+    /// Found by reading for the fuzz work: width * height of a hostile IHDR (up to 2^32 each) overflowed and trapped.
+    func testPNGWithHugeDimensionsIsRefused() {
+        let valid = [UInt8](PNGFile.encode(width: 2, height: 2, channels: 3, pixels: [UInt8](repeating: 9, count: 12)))
+        XCTAssertEqual(try PNGFile.decode(valid, name: "p").shape, [1, 3, 2, 2])
+        var huge = valid
+        // IHDR body sits at bytes 16..<29, its CRC at 29..<33.
+        for k in 16..<24 { huge[k] = 0xFF }
+        let crc = PNGFile.crc32(Array(huge[12..<29]))
+        for k in 0..<4 { huge[29 + k] = UInt8((crc >> (24 - 8 * UInt32(k))) & 0xFF) }
+        let m = message { _ = try PNGFile.decode(huge, name: "p") }
+        XCTAssertTrue(m?.contains("out of range") ?? false, m ?? "accepted")
+    }
 }
