@@ -18,6 +18,7 @@ public struct PassManager {
     public static var standard: PassManager { PassManager(passes: [
         DeadCodeElimination(),
         CommonSubexpressionElimination(),
+        ConstantFolding(),
         BatchNormFolding(),
         AffineFolding(),
         ConditioningHoisting(),
