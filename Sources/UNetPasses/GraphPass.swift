@@ -24,6 +24,8 @@ public struct PassManager {
         ConditioningHoisting(),
         EpilogueFusion(),
         ConcatElimination(),
+        GroupNormStatistics(),
+        ConvolutionAlgorithmSelection(),
         DeadCodeElimination(),
     ]) }
 

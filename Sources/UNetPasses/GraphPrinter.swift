@@ -14,9 +14,11 @@ public enum GraphPrinter {
                 case .add(let k): line += " +add(%\(s.inputs[k]))"
                 case .addChannel(let k): line += " +add-channel(%\(s.inputs[k]))"
                 case .film(let k): line += " +film(%\(s.inputs[k]))"
+                case .statistics: line += " +statistics"
                 }
             }
             if graph.elidedConcats.contains(i) { line += " [in place]" }
+            if s.algorithm != .gemm { line += " [\(s.algorithm.rawValue)]" }
             line += " -> " + OpSemantics.describe(s.shape) + "  " + s.name
             if let offset = memory?.offsets[i] { line += "  @\(offset)" }
             if !s.absorbed.isEmpty { line += "  {" + s.absorbed.joined(separator: ", ") + "}" }

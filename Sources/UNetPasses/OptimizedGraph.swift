@@ -9,6 +9,14 @@ public enum Epilogue: Sendable, Equatable, Codable {
     case addChannel(operand: Int)
     /// `out = out * (1 + scale) + shift` per channel from operand `[B, 2C]`.
     case film(operand: Int)
+    /// Records the output's statistics (per channel, per block of `statisticsBlock` pixels: sum and
+    /// squared deviations) for the group/instance norms that read it, so they need not read it twice.
+    /// Always last, after everything that changes the values.
+    case statistics
+
+    /// Pixels per statistics block: divides every tile width the kernels use, so each block is
+    /// written by exactly one tile whatever the thread count.
+    public static let statisticsBlock = 16
 }
 
 extension Epilogue {
@@ -19,8 +27,18 @@ extension Epilogue {
         case .add: "add"
         case .addChannel: "add-channel"
         case .film: "film"
+        case .statistics: "statistics"
         }
     }
+}
+
+/// How a convolution step computes, chosen by the compiler (`ConvolutionAlgorithmSelection`) and
+/// recorded in the plan, so the runtime prepares its weights in the matching layout.
+public enum ConvolutionAlgorithm: String, Sendable, Codable {
+    /// im2col into GEMM panels (or the direct depthwise loop).
+    case gemm
+    /// Winograd F(4x4, 3x3): 3x3, stride 1, dilation 1, one group, output height a multiple of 4 and width of 16.
+    case winograd4x4
 }
 
 /// One step of the optimized graph: an operator, its fused epilogue, and the weights it owns.
@@ -39,11 +57,13 @@ public struct Step: Sendable {
     public var absorbed: [String] = []
     /// False once a pass removed the step; removed steps keep their slot so ids stay stable.
     public var live = true
+    /// For convolutions: the algorithm the runtime uses.
+    public var algorithm: ConvolutionAlgorithm = .gemm
 
     public var operatorInputs: ArraySlice<Int> { inputs.prefix(operatorArity) }
 
     public init(name: String, op: Op, inputs: [Int], operatorArity: Int, shape: Shape, epilogue: [Epilogue] = [],
-                weights: [ConstantTensor?], absorbed: [String] = [], live: Bool = true) {
+                weights: [ConstantTensor?], absorbed: [String] = [], live: Bool = true, algorithm: ConvolutionAlgorithm = .gemm) {
         self.name = name
         self.op = op
         self.inputs = inputs
@@ -53,6 +73,7 @@ public struct Step: Sendable {
         self.weights = weights
         self.absorbed = absorbed
         self.live = live
+        self.algorithm = algorithm
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import UNetIR
 import UNetPasses
 
-/// The plan file layout (version 1), all integers little-endian:
+/// The plan file layout (version 2: adds the statistics epilogue and convolution algorithms), all integers little-endian:
 ///
 /// | bytes | content |
 /// |---|---|
@@ -17,7 +17,7 @@ import UNetPasses
 /// | 64... | manifest (binary property list), then padding, then weights (each 64-byte aligned) |
 public enum PlanFormat {
     public static let magic = Array("UNETCPLN".utf8)
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
     public static let headerBytes = 64
     public static let alignment = 64
 
@@ -94,7 +94,8 @@ public enum PlanFormat {
                 }
             }
             steps.append(PlanManifest.PlanStep(name: s.name, op: s.op, inputs: s.inputs, operatorArity: s.operatorArity, shape: s.shape,
-                                               epilogue: s.epilogue, weights: refs, absorbed: s.absorbed, live: s.live))
+                                               epilogue: s.epilogue, weights: refs, absorbed: s.absorbed, live: s.live,
+                                               algorithm: s.algorithm))
         }
         let manifest = PlanManifest(
             name: graph.name, isa: currentISA, compilerVersion: compilerVersion, steps: steps,

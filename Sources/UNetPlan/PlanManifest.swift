@@ -21,6 +21,7 @@ public struct PlanManifest: Codable, Sendable {
         public var weights: [WeightRef?]
         public var absorbed: [String]
         public var live: Bool
+        public var algorithm: ConvolutionAlgorithm
     }
 
     public struct Binding: Codable, Sendable {
@@ -48,7 +49,7 @@ public struct PlanManifest: Codable, Sendable {
     public func graph() -> OptimizedGraph {
         let steps = steps.map {
             Step(name: $0.name, op: $0.op, inputs: $0.inputs, operatorArity: $0.operatorArity, shape: $0.shape, epilogue: $0.epilogue,
-                 weights: $0.weights.map { _ in nil }, absorbed: $0.absorbed, live: $0.live)
+                 weights: $0.weights.map { _ in nil }, absorbed: $0.absorbed, live: $0.live, algorithm: $0.algorithm)
         }
         return OptimizedGraph(name: name, steps: steps, inputs: inputs.map { ($0.name, $0.step, $0.role) },
                               outputs: outputs.map { ($0.name, $0.step) }, elidedConcats: Set(elidedConcats), gateMapNames: Set(gateMapNames))
@@ -71,6 +72,12 @@ public struct PlanManifest: Codable, Sendable {
                     return "step \(i) ('\(s.name)') has no valid place in the arena"
                 }
                 if let problem = s.op.parameterProblem { return "step \(i) ('\(s.name)'): \(problem)" }
+                if s.algorithm == .winograd4x4 {
+                    guard case .conv2d(let c) = s.op, s.operatorArity >= 1,
+                          ConvolutionAlgorithmSelection.winogradApplies(c, input: steps[s.inputs[0]].shape, output: s.shape) else {
+                        return "step \(i) ('\(s.name)') asks for a Winograd convolution its shapes do not allow"
+                    }
+                }
                 do {
                     let shape = try OpSemantics.outputShape(of: s.op, inputs: s.inputs.prefix(s.operatorArity).map { steps[$0].shape })
                     guard shape == s.shape else { return "step \(i) ('\(s.name)') records a shape its operator does not produce" }
@@ -84,6 +91,9 @@ public struct PlanManifest: Codable, Sendable {
                     let channels = s.shape.count >= 2 ? s.shape[0] * s.shape[1] : -1
                     switch e {
                     case .unary: continue
+                    case .statistics:
+                        guard s.shape.count == 4 else { return "step \(i) ('\(s.name)') gathers statistics of a tensor that is not NCHW" }
+                        continue
                     case .add(let k): operand = k; fits = { $0 == s.shape }
                     case .addChannel(let k): operand = k; fits = { OpSemantics.elementCount($0) == channels }
                     case .film(let k): operand = k; fits = { OpSemantics.elementCount($0) == 2 * channels }

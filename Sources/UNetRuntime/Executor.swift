@@ -10,8 +10,10 @@ public final class Executor {
     let arena: Tensor
     /// Per step: its output as a view into the arena (nil for graph inputs).
     let views: [Tensor?]
-    /// Convolution weights in microkernel panel order, packed once here.
-    let packed: [ConvolutionKernel.PackedWeights?]
+    /// Convolution weights in the layout of the step's algorithm, prepared once here.
+    let packed: [ConvolutionKernel.PreparedWeights?]
+    /// Per step with a `.statistics` epilogue: its block statistics, read by the norms that consume it.
+    let statistics: [Tensor?]
 
     /// Per-step timing of a run, when profiling.
     public struct ProfileEntry: Sendable {
@@ -30,12 +32,20 @@ public final class Executor {
             guard step.live, let offset = program.memory.offsets[i] else { return nil }
             return Tensor(shape: step.shape, viewing: arena.data + offset / 4, owner: arena)
         }
+        statistics = program.graph.steps.map { step in
+            guard step.live, step.epilogue.contains(.statistics), step.shape.count == 4 else { return nil }
+            let blocks = (step.shape[2] * step.shape[3] + Epilogue.statisticsBlock - 1) / Epilogue.statisticsBlock
+            return Tensor(zeros: [step.shape[0] * step.shape[1] * blocks * 2])
+        }
         packed = program.graph.steps.enumerated().map { i, step in
             guard step.live, case .conv2d(let c) = step.op, let w = program.weights[i].first ?? nil,
                   let input = step.inputs.first else { return nil }
             let cin = program.graph.steps[input].shape[1]
             if cin / c.groups == 1 && c.out / c.groups == 1 { return nil }
-            return ConvolutionKernel.PackedWeights(c, weight: w, inputChannels: cin)
+            if step.algorithm == .winograd4x4 && WinogradConvolution.available {
+                return .winograd(WinogradConvolution.TransformedWeights(weight: w, outputChannels: c.out, inputChannels: cin))
+            }
+            return .panels(ConvolutionKernel.PackedWeights(c, weight: w, inputChannels: cin))
         }
     }
 
@@ -79,10 +89,11 @@ public final class Executor {
                 let keys = step.operatorArity > 1 ? operands[1].shape[1] : tokens
                 probabilities = Tensor(shape: [step.shape[0], a.heads, tokens, keys])
             }
-            let epilogue = step.epilogue.isEmpty ? nil : EpilogueContext(ops: step.epilogue, operands: operands)
+            let epilogue = step.epilogue.isEmpty ? nil : EpilogueContext(ops: step.epilogue, operands: operands, statistics: statistics[i]?.data)
             let handled = execute(step.op, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i], out: out,
-                                  epilogue: epilogue, probabilities: probabilities, packed: packed[i])
-            if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue.ops, out: out, operands: epilogue.operands, pool: pool) }
+                                  epilogue: epilogue, probabilities: probabilities, packed: packed[i],
+                                  inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data })
+            if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue, out: out, pool: pool) }
             if let attention {
                 if let probabilities { attention(step.name, probabilities) }
                 // A gate's sigmoid may have been fused into the step before it: the step's output is then the map.
@@ -105,15 +116,19 @@ public final class Executor {
 
     /// Runs one operator; returns true when the kernel applied the epilogue itself.
     func execute(_ op: Op, operands x: [Tensor], weights w: [Tensor?], out: Tensor, epilogue: EpilogueContext?,
-                 probabilities: Tensor?, packed: ConvolutionKernel.PackedWeights?) -> Bool {
+                 probabilities: Tensor?, packed: ConvolutionKernel.PreparedWeights?, inputStatistics: UnsafeMutablePointer<Float>?) -> Bool {
         func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
         // Weights were checked against the graph before the program was built.
         func required(_ i: Int) -> Tensor { weight(i) ?? Tensor(zeros: [1]) }
         switch op {
         case .input: break
         case .conv2d(let c):
-            ConvolutionKernel.conv2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue,
-                                     packed: packed)
+            if case .winograd(let transformed) = packed {
+                WinogradConvolution.conv2d(c, x: x[0], weights: transformed, bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
+            } else {
+                ConvolutionKernel.conv2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue,
+                                         packed: packed?.panels)
+            }
             return true
         case .convTranspose2d(let c):
             ConvolutionKernel.convTranspose2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool)
@@ -128,11 +143,11 @@ public final class Executor {
                                           out: out, pool: pool)
         case .groupNorm(let groups, let eps, let affine):
             NormalizationKernel.groupNorm(groups: groups, eps: eps, x: x[0], weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil,
-                                          out: out, pool: pool, epilogue: epilogue)
+                                          out: out, pool: pool, epilogue: epilogue, statistics: inputStatistics)
             return true
         case .instanceNorm(let eps, let affine):
             NormalizationKernel.groupNorm(groups: x[0].shape[1], eps: eps, x: x[0], weight: affine ? weight(0) : nil,
-                                          bias: affine ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
+                                          bias: affine ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue, statistics: inputStatistics)
             return true
         case .layerNorm(let eps, let affine):
             NormalizationKernel.layerNorm(eps: eps, x: x[0], weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil, out: out, pool: pool)

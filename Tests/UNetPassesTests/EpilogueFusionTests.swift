@@ -33,3 +33,4 @@ final class EpilogueFusionTests: XCTestCase {
         XCTAssertEqual(conv.epilogue, [.unary(.relu)])
     }
 }
+

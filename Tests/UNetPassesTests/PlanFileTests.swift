@@ -20,7 +20,7 @@ final class PlanFileTests: XCTestCase {
     func compiledPlan(_ graph: String, optimize: Bool = true) throws -> (String, Compiler.Result) {
         let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent(graph).path, weightsPath: nil, seed: 3,
                                                    options: CompileOptions(optimize: optimize))
-        let path = dir.appendingPathComponent("m.unetc").path
+        let path = dir.appendingPathComponent(optimize ? "m.unetc" : "m-O0.unetc").path
         try PlanFile.write(result, to: path)
         return (path, result)
     }
@@ -107,6 +107,16 @@ final class PlanFileTests: XCTestCase {
         badAdd.steps[conv].inputs.append(small)
         badAdd.steps[conv].epilogue.append(.add(operand: badAdd.steps[conv].inputs.count - 1))
         XCTAssertTrue(badAdd.validate()?.contains("bad epilogue operand") ?? false, badAdd.validate() ?? "accepted")
+        // dag_tiny's first convolution reads 3 channels of 64x64 (allowed); a 1x1 kernel is not 3x3 (refused).
+        var winograd = manifest
+        winograd.steps[conv].algorithm = .winograd4x4
+        XCTAssertNil(winograd.validate())
+        var pointwise = c
+        pointwise.kernel = (1, 1)
+        pointwise.pad = (0, 0)
+        winograd.steps[conv].op = .conv2d(pointwise)
+        winograd.steps[conv].weights = []
+        XCTAssertTrue(winograd.validate()?.contains("Winograd") ?? false, winograd.validate() ?? "accepted")
     }
 
     func testMemoryBudgetIsCheckedBeforeAllocating() throws {

@@ -5,6 +5,8 @@ import UNetPasses
 struct EpilogueContext {
     var ops: [Epilogue]
     var operands: [Tensor]
+    /// Where a `.statistics` epilogue writes: per (batch, channel, block) a sum and a sum of squared deviations.
+    var statistics: UnsafeMutablePointer<Float>?
 }
 
 /// conv2d and conv_transpose2d, lowered to GEMM tiles (im2col per tile of output pixels).
@@ -38,6 +40,17 @@ enum ConvolutionKernel {
         }
 
         deinit { data.deallocate() }
+    }
+
+    /// A convolution's weights as its algorithm reads them.
+    enum PreparedWeights {
+        case panels(PackedWeights)
+        case winograd(WinogradConvolution.TransformedWeights)
+
+        var panels: PackedWeights? {
+            if case .panels(let p) = self { return p }
+            return nil
+        }
     }
 
     static func conv2d(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext? = nil,
@@ -143,7 +156,7 @@ enum ConvolutionKernel {
                 }
             }
             if let e = epilogue {
-                EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: cout, pixels: pixels, batch: batch,
+                EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch,
                                      channelRange: (group * coutG + firstPanel * mr)..<(group * coutG + min(coutG, lastPanel * mr)),
                                      pixelRange: p0..<p1)
             }
@@ -189,7 +202,7 @@ enum ConvolutionKernel {
                 }
             }
             if let e = epilogue {
-                EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: ch, pixels: ho * wo, batch: plane / ch,
+                EpilogueKernel.apply(e, out: od, channels: ch, pixels: ho * wo, batch: plane / ch,
                                      channelRange: channel..<(channel + 1), pixelRange: 0..<(ho * wo))
             }
         }

@@ -8,9 +8,16 @@ import UNetPasses
 /// on their whole output.
 enum EpilogueKernel {
     /// `out` and add-operands are `[B, C, P]`; FiLM operands `[B, 2C]`.
-    static func apply(_ epilogue: [Epilogue], out: UnsafeMutablePointer<Float>, operands: [Tensor], channels: Int, pixels: Int,
+    static func apply(_ context: EpilogueContext, out: UnsafeMutablePointer<Float>, channels: Int, pixels: Int,
                       batch b: Int, channelRange: Range<Int>, pixelRange: Range<Int>) {
-        for e in epilogue {
+        let operands = context.operands
+        for e in context.ops {
+            if case .statistics = e {
+                if let s = context.statistics {
+                    record(out, into: s, channels: channels, pixels: pixels, batch: b, channelRange: channelRange, pixelRange: pixelRange)
+                }
+                continue
+            }
             for c in channelRange {
                 let row = out + (b * channels + c) * pixels
                 switch e {
@@ -27,6 +34,8 @@ enum EpilogueKernel {
                     let scale = 1 + emb[b * 2 * channels + c]
                     let shift = emb[b * 2 * channels + channels + c]
                     for p in pixelRange { row[p] = row[p] * scale + shift }
+                case .statistics:
+                    break
                 }
             }
         }
@@ -59,9 +68,43 @@ enum EpilogueKernel {
         }
     }
 
+    /// Blocks of `Epilogue.statisticsBlock` pixels of each channel in range: their sum and the sum of
+    /// squared deviations from their own mean (combined later with Chan's formula, which stays accurate
+    /// where a sum of squares minus a squared mean would cancel). `pixelRange` starts on a block boundary.
+    static func record(_ out: UnsafeMutablePointer<Float>, into statistics: UnsafeMutablePointer<Float>, channels: Int, pixels: Int,
+                       batch b: Int, channelRange: Range<Int>, pixelRange: Range<Int>) {
+        let block = Epilogue.statisticsBlock
+        let blocks = (pixels + block - 1) / block
+        for c in channelRange {
+            let row = out + (b * channels + c) * pixels
+            let slots = statistics + (b * channels + c) * blocks * 2
+            var start = pixelRange.lowerBound
+            while start < pixelRange.upperBound {
+                let end = min(start + block, pixels)
+                var sum: Float = 0
+                if end - start == block {
+                    let raw = UnsafeRawPointer(row + start)
+                    let v = raw.loadUnaligned(as: SIMD16<Float>.self)
+                    sum = v.sum()
+                    let d = v - SIMD16(repeating: sum / Float(block))
+                    slots[start / block * 2] = sum
+                    slots[start / block * 2 + 1] = (d * d).sum()
+                } else {
+                    for p in start..<end { sum += row[p] }
+                    let mean = sum / Float(end - start)
+                    var squares: Float = 0
+                    for p in start..<end { squares += (row[p] - mean) * (row[p] - mean) }
+                    slots[start / block * 2] = sum
+                    slots[start / block * 2 + 1] = squares
+                }
+                start = end
+            }
+        }
+    }
+
     /// The whole output at once, split over the pool by channel planes.
-    static func applyWhole(_ epilogue: [Epilogue], out: Tensor, operands: [Tensor], pool: ThreadPool) {
-        guard !epilogue.isEmpty else { return }
+    static func applyWhole(_ epilogue: EpilogueContext, out: Tensor, pool: ThreadPool) {
+        guard !epilogue.ops.isEmpty else { return }
         let rank4 = out.shape.count == 4
         let batch = rank4 ? out.shape[0] : 1
         let channels = rank4 ? out.shape[1] : 1
@@ -69,13 +112,13 @@ enum EpilogueKernel {
         let data = out.data
         if rank4 {
             pool.parallelFor(batch * channels) { plane in
-                apply(epilogue, out: data, operands: operands, channels: channels, pixels: pixels, batch: plane / channels,
+                apply(epilogue, out: data, channels: channels, pixels: pixels, batch: plane / channels,
                       channelRange: (plane % channels)..<(plane % channels + 1), pixelRange: 0..<pixels)
             }
         } else {
             let chunk = 1 << 14
             pool.parallelFor((pixels + chunk - 1) / chunk) { tile in
-                apply(epilogue, out: data, operands: operands, channels: 1, pixels: pixels, batch: 0, channelRange: 0..<1,
+                apply(epilogue, out: data, channels: 1, pixels: pixels, batch: 0, channelRange: 0..<1,
                       pixelRange: (tile * chunk)..<min(pixels, tile * chunk + chunk))
             }
         }

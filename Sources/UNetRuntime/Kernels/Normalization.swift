@@ -20,8 +20,9 @@ enum NormalizationKernel {
     }
 
     /// Normalises `groups` groups of channels per sample; with `groups == channels` this is instance_norm.
+    /// `statistics`, when the producer recorded them (`Epilogue.statistics`), replaces the pass that computes mean and variance.
     static func groupNorm(groups: Int, eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, out: Tensor, pool: ThreadPool,
-                          epilogue: EpilogueContext? = nil) {
+                          epilogue: EpilogueContext? = nil, statistics: UnsafeMutablePointer<Float>? = nil) {
         let channels = x.shape[1]
         let plane = x.count / (x.shape[0] * channels)
         let perGroup = channels / groups
@@ -30,8 +31,13 @@ enum NormalizationKernel {
             let group = task % groups
             let base = task * perGroup * plane
             let n = perGroup * plane
-            let mean = NormalizationKernel.sum(xd + base, n, shift: 0) / Double(n)
-            let squares = NormalizationKernel.sum(xd + base, n, shift: Float(mean), squared: true)
+            let mean: Double, squares: Double
+            if let statistics {
+                (mean, squares) = NormalizationKernel.combine(statistics, task: task, channels: perGroup, pixels: plane)
+            } else {
+                mean = NormalizationKernel.sum(xd + base, n, shift: 0) / Double(n)
+                squares = NormalizationKernel.sum(xd + base, n, shift: Float(mean), squared: true)
+            }
             let inverse = 1 / (squares / Double(n) + eps).squareRoot()
             for cc in 0..<perGroup {
                 let c = group * perGroup + cc
@@ -41,10 +47,32 @@ enum NormalizationKernel {
                 for i in 0..<plane { dst[i] = src[i] * s + t }
             }
             if let e = epilogue {
-                EpilogueKernel.apply(e.ops, out: od, operands: e.operands, channels: channels, pixels: plane, batch: task / groups,
+                EpilogueKernel.apply(e, out: od, channels: channels, pixels: plane, batch: task / groups,
                                      channelRange: (group * perGroup)..<((group + 1) * perGroup), pixelRange: 0..<plane)
             }
         }
+    }
+
+    /// Mean and sum of squared deviations of one group from the producer's block statistics, merged
+    /// block by block in a fixed order with Chan's formula.
+    static func combine(_ statistics: UnsafeMutablePointer<Float>, task: Int, channels: Int, pixels: Int) -> (mean: Double, squares: Double) {
+        let block = Epilogue.statisticsBlock
+        let blocks = (pixels + block - 1) / block
+        // The group's channels are consecutive, so its blocks are too: task * channels is its first channel overall.
+        let slots = statistics + task * channels * blocks * 2
+        var count = 0.0, mean = 0.0, squares = 0.0
+        for c in 0..<channels {
+            for k in 0..<blocks {
+                let n = Double(min(block, pixels - k * block))
+                let s = Double(slots[(c * blocks + k) * 2]), q = Double(slots[(c * blocks + k) * 2 + 1])
+                let delta = s / n - mean
+                let total = count + n
+                mean += delta * n / total
+                squares += q + delta * delta * count * n / total
+                count = total
+            }
+        }
+        return (mean, squares)
     }
 
     /// Sum of `x - shift` (or of its squares) over `n` values: float32 SIMD lanes over blocks of

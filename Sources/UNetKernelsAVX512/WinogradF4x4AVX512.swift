@@ -1,0 +1,120 @@
+/// The data transforms of Winograd F(4x4, 3x3) (Lavin & Gray's matrices, interpolation points
+/// 0, ±1, ±2, ∞), compiled for AVX-512 like the GEMM microkernel; callers check the CPU first.
+///
+/// A 4x4 output tile needs a 6x6 input patch `d`; its 36 transformed values `Bᵀ d B` are
+/// multiplied, per value, by the transformed filter `G g Gᵀ` (a GEMM over input channels for each
+/// of the 36 positions), and `Aᵀ m A` gives the 4x4 outputs back. Both transforms work on 16 tiles
+/// at once, one tile per SIMD lane; tiles overlap along the rows, so the row transforms split
+/// (and the output transform rebuilds) the stride-4 phases with lane permutes.
+public enum WinogradF4x4AVX512 {
+    /// Bᵀ applied down the columns of six input rows: `t[i][x] = Σ_k Bᵀ[i][k] row_k[x + x0]` for
+    /// `x` in `0..<width`, zero where `x + x0` falls outside `0..<w`.
+    ///
+    /// `rows` holds six row pointers (a pointer to `zeros`, at least `w` long, for rows outside the
+    /// image); `t` receives six rows of `width` values, `width` apart.
+    @inline(never)
+    public static func columnTransform(rows: UnsafePointer<UnsafePointer<Float>>, w: Int, x0: Int, width: Int,
+                                       t: UnsafeMutablePointer<Float>) {
+        let first = max(0, -x0), last = min(width, w - x0)
+        for i in 0..<6 {
+            let out = t + i * width
+            for x in 0..<min(first, width) { out[x] = 0 }
+            for x in max(last, 0)..<width { out[x] = 0 }
+        }
+        guard first < last else { return }
+        let r0 = rows[0] + x0, r1 = rows[1] + x0, r2 = rows[2] + x0, r3 = rows[3] + x0, r4 = rows[4] + x0, r5 = rows[5] + x0
+        let t0 = t, t1 = t + width, t2 = t + 2 * width, t3 = t + 3 * width, t4 = t + 4 * width, t5 = t + 5 * width
+        for x in first..<last {
+            let d0 = r0[x], d1 = r1[x], d2 = r2[x], d3 = r3[x], d4 = r4[x], d5 = r5[x]
+            t0[x] = 4 * d0 - 5 * d2 + d4
+            t1[x] = d4 + d3 - 4 * (d1 + d2)
+            t2[x] = d4 - d3 + 4 * (d1 - d2)
+            t3[x] = d4 - d2 + 2 * (d3 - d1)
+            t4[x] = d4 - d2 - 2 * (d3 - d1)
+            t5[x] = 4 * d1 - 5 * d3 + d5
+        }
+    }
+
+    /// Lanes `m, m + 4, m + 8, m + 12` of each of four vectors: phase `m` of 16 consecutive groups of
+    /// four values (LLVM turns this into two-source permutes).
+    @inline(__always)
+    static func phase(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>, _ m: Int) -> SIMD16<Float> {
+        SIMD16(a[m], a[m + 4], a[m + 8], a[m + 12], b[m], b[m + 4], b[m + 8], b[m + 12],
+               c[m], c[m + 4], c[m + 8], c[m + 12], d[m], d[m + 4], d[m + 8], d[m + 12])
+    }
+
+    /// The inverse: lanes `4q ..< 4q + 4` of `a, b, c, d` interleaved (`a[4q], b[4q], c[4q], d[4q], a[4q + 1], ...`).
+    @inline(__always)
+    static func interleave(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>, _ q: Int) -> SIMD16<Float> {
+        let l = 4 * q
+        return SIMD16(a[l], b[l], c[l], d[l], a[l + 1], b[l + 1], c[l + 1], d[l + 1],
+                      a[l + 2], b[l + 2], c[l + 2], d[l + 2], a[l + 3], b[l + 3], c[l + 3], d[l + 3])
+    }
+
+    /// Bᵀ applied along the rows of column-transformed data for 16 tiles, four groups of four tiles
+    /// side by side: group `q`'s tiles read `t[q][i * rowStride ..< + 20]` (tile `j` of the group at
+    /// `4j`; 20 values are read, 18 used). Transformed value `(i, k)` of tile `4q + j` goes to
+    /// `v[(6i + k) * stride + 4q + j]`.
+    @inline(never)
+    public static func inputTransform16(t: UnsafePointer<UnsafePointer<Float>>, rowStride: Int, v: UnsafeMutablePointer<Float>, stride: Int) {
+        let t0 = UnsafeRawPointer(t[0]), t1 = UnsafeRawPointer(t[1]), t2 = UnsafeRawPointer(t[2]), t3 = UnsafeRawPointer(t[3])
+        for i in 0..<6 {
+            let o = i * rowStride * 4
+            let a = t0.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let b = t1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let c = t2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let d = t3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            // The same four groups moved on by one tile: the patches' fifth and sixth columns.
+            let e = t0.loadUnaligned(fromByteOffset: o + 16, as: SIMD16<Float>.self)
+            let f = t1.loadUnaligned(fromByteOffset: o + 16, as: SIMD16<Float>.self)
+            let g = t2.loadUnaligned(fromByteOffset: o + 16, as: SIMD16<Float>.self)
+            let h = t3.loadUnaligned(fromByteOffset: o + 16, as: SIMD16<Float>.self)
+            let d0 = phase(a, b, c, d, 0), d1 = phase(a, b, c, d, 1), d2 = phase(a, b, c, d, 2), d3 = phase(a, b, c, d, 3)
+            let d4 = phase(e, f, g, h, 0), d5 = phase(e, f, g, h, 1)
+            let out = UnsafeMutableRawPointer(v + 6 * i * stride)
+            let step = stride * 4
+            out.storeBytes(of: 4 * d0 - 5 * d2 + d4, as: SIMD16<Float>.self)
+            out.storeBytes(of: d4 + d3 - 4 * (d1 + d2), toByteOffset: step, as: SIMD16<Float>.self)
+            out.storeBytes(of: d4 - d3 + 4 * (d1 - d2), toByteOffset: 2 * step, as: SIMD16<Float>.self)
+            out.storeBytes(of: d4 - d2 + 2 * (d3 - d1), toByteOffset: 3 * step, as: SIMD16<Float>.self)
+            out.storeBytes(of: d4 - d2 - 2 * (d3 - d1), toByteOffset: 4 * step, as: SIMD16<Float>.self)
+            out.storeBytes(of: 4 * d1 - 5 * d3 + d5, toByteOffset: 5 * step, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// `Aᵀ m A + bias` for 16 tiles in four groups of four: value `(i, k)` of tile `4q + j` is
+    /// `m[(6i + k) * stride + 4q + j]`; output pixel `(a, b)` of that tile goes to
+    /// `out[q][a * ldo + 4j + b]`, for the first `groups` groups.
+    @inline(never)
+    public static func outputTransform16(m: UnsafePointer<Float>, stride: Int, bias: Float, out: UnsafePointer<UnsafeMutablePointer<Float>>,
+                                         groups: Int, ldo: Int) {
+        let raw = UnsafeRawPointer(m)
+        @inline(__always) func load(_ position: Int) -> SIMD16<Float> {
+            raw.loadUnaligned(fromByteOffset: position * stride * 4, as: SIMD16<Float>.self)
+        }
+        // Aᵀ down the six rows, column k at a time: s[a][k].
+        @inline(__always) func column(_ k: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+            let m0 = load(k), m1 = load(6 + k), m2 = load(12 + k), m3 = load(18 + k), m4 = load(24 + k), m5 = load(30 + k)
+            let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
+            return (m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5)
+        }
+        let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3), c4 = column(4), c5 = column(5)
+        let bv = SIMD16<Float>(repeating: bias)
+        @inline(__always) func row(_ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>,
+                                   _ s4: SIMD16<Float>, _ s5: SIMD16<Float>, _ a: Int) {
+            let p = s1 + s2, q = s1 - s2, r = s3 + s4, d = s3 - s4
+            let y0 = s0 + p + r + bv, y1 = q + 2 * d + bv, y2 = p + 4 * r + bv, y3 = q + 8 * d + s5 + bv
+            // Constant lane indices, so each interleave is a few permutes.
+            let v0 = interleave(y0, y1, y2, y3, 0), v1 = interleave(y0, y1, y2, y3, 1)
+            let v2 = interleave(y0, y1, y2, y3, 2), v3 = interleave(y0, y1, y2, y3, 3)
+            UnsafeMutableRawPointer(out[0] + a * ldo).storeBytes(of: v0, as: SIMD16<Float>.self)
+            if groups > 1 { UnsafeMutableRawPointer(out[1] + a * ldo).storeBytes(of: v1, as: SIMD16<Float>.self) }
+            if groups > 2 { UnsafeMutableRawPointer(out[2] + a * ldo).storeBytes(of: v2, as: SIMD16<Float>.self) }
+            if groups > 3 { UnsafeMutableRawPointer(out[3] + a * ldo).storeBytes(of: v3, as: SIMD16<Float>.self) }
+        }
+        row(c0.0, c1.0, c2.0, c3.0, c4.0, c5.0, 0)
+        row(c0.1, c1.1, c2.1, c3.1, c4.1, c5.1, 1)
+        row(c0.2, c1.2, c2.2, c3.2, c4.2, c5.2, 2)
+        row(c0.3, c1.3, c2.3, c3.3, c4.3, c5.3, 3)
+    }
+}
