@@ -93,9 +93,12 @@ public enum PlanFile {
         return [UInt8](head) == PlanFormat.magic
     }
 
-    /// Compiles and writes a plan atomically.
+    /// Writes a compiled graph as a plan, atomically, its convolution filters prepared for this machine's kernels.
     public static func write(_ result: Compiler.Result, to path: String) throws {
-        let data = try PlanFormat.encode(result.graph, memory: result.memory, passLog: result.log, compilerVersion: "unetc 0.1")
+        let data = try PlanFormat.encode(result.graph, memory: result.memory, passLog: result.log, compilerVersion: "unetc 0.1",
+                                         isa: CPUFeatures.planTag, panelRows: WeightPreparation.panelRows) {
+            WeightPreparation.planWeight(result.graph, step: $0)
+        }
         try AtomicFile.write(data, to: path)
     }
 }

@@ -2,13 +2,53 @@ import UNetIR
 import UNetPasses
 import UNetSpec
 
+/// How a weight's floats are stored in a plan: as the operator declares it, or already in the
+/// layout its kernel reads, so loading maps it instead of repacking it.
+public enum WeightLayout: String, Codable, Sendable {
+    /// `OpSemantics.weights` order and shape.
+    case plain
+    /// A convolution's filters in GEMM microkernel panels: `[group][panel][cin/groups * kh * kw][panelRows]`.
+    case gemmPanels
+    /// A Winograd F(4x4, 3x3) convolution's transformed filters `G g Gᵀ`: `[36][panel][cin][panelRows]`.
+    case winogradPanels
+
+    /// Floats a weight of logical `shape` (`[cout, cin/groups, kh, kw]`) takes in this layout, for
+    /// convolutions of `groups` groups; nil when the layout does not apply to such a shape.
+    public func storedCount(shape: [Int], groups: Int, panelRows: Int) -> Int? {
+        switch self {
+        case .plain: return OpSemantics.elementCount(shape)
+        case .gemmPanels, .winogradPanels:
+            guard shape.count == 4, groups >= 1, panelRows >= 1, shape[0] % groups == 0 else { return nil }
+            let coutG = shape[0] / groups
+            let panels = (coutG + panelRows - 1) / panelRows
+            let k = shape[1] * shape[2] * shape[3]
+            if self == .winogradPanels {
+                guard groups == 1, shape[2] == 3, shape[3] == 3 else { return nil }
+                return OpSemantics.elementCount([36, panels, shape[1], panelRows])
+            }
+            return OpSemantics.elementCount([groups, panels, k, panelRows])
+        }
+    }
+}
+
 /// Everything in a plan file except the weight bytes: steps, bindings, memory plan, and where each weight sits.
 public struct PlanManifest: Codable, Sendable {
-    /// A weight's place in the weight section: byte offset (64-byte aligned) and shape; float32 little-endian.
+    /// A weight's place in the weight section: byte offset (64-byte aligned), logical shape and the
+    /// layout it is stored in; float32 little-endian.
     public struct WeightRef: Codable, Sendable, Equatable {
         public var offset: Int
         public var shape: [Int]
+        public var layout: WeightLayout
+        /// Floats stored: the shape's element count for `.plain`, more for padded panels.
+        public var storedCount: Int
         public var count: Int { shape.reduce(1, *) }
+
+        public init(offset: Int, shape: [Int], layout: WeightLayout = .plain, storedCount: Int? = nil) {
+            self.offset = offset
+            self.shape = shape
+            self.layout = layout
+            self.storedCount = storedCount ?? shape.reduce(1, *)
+        }
     }
 
     public struct PlanStep: Codable, Sendable {
@@ -34,6 +74,8 @@ public struct PlanManifest: Codable, Sendable {
     public var name: String
     /// Instruction set the weights were packed for and the kernels the plan expects.
     public var isa: String
+    /// Rows of the GEMM microkernel panels the prepared weights were packed for.
+    public var panelRows: Int
     public var compilerVersion: String
     public var steps: [PlanStep]
     public var inputs: [Binding]
@@ -106,12 +148,23 @@ public struct PlanManifest: Codable, Sendable {
                 guard s.weights.count == expected.count || s.weights.isEmpty && expected.isEmpty else {
                     return "step \(i) ('\(s.name)') has \(s.weights.count) weights, its operator takes \(expected.count)"
                 }
-                for (w, spec) in zip(s.weights, expected) {
+                for (index, (w, spec)) in zip(s.weights, expected).enumerated() {
                     guard let w else {
                         if spec.isOptional || spec.dtype != .f32 { continue }
                         return "step \(i) ('\(s.name)') lacks its weight '\(spec.name)'"
                     }
-                    guard w.shape == spec.shape, w.offset >= 0, w.offset % 64 == 0, w.offset + w.count * 4 <= weightBytes else {
+                    if w.layout != .plain {
+                        // Only a convolution's filters are prepared, in the layout of the algorithm it runs.
+                        guard index == 0, case .conv2d(let c) = s.op,
+                              (w.layout == .winogradPanels) == (s.algorithm == .winograd4x4), (1...64).contains(panelRows),
+                              w.storedCount == w.layout.storedCount(shape: w.shape, groups: c.groups, panelRows: panelRows) else {
+                            return "step \(i) ('\(s.name)') has weights prepared in a layout its convolution does not read"
+                        }
+                    } else if w.storedCount != w.count {
+                        return "step \(i) ('\(s.name)') has a weight of the wrong size"
+                    }
+                    guard w.shape == spec.shape, w.offset >= 0, w.offset % 64 == 0, w.storedCount >= 0,
+                          w.storedCount <= (weightBytes - w.offset) / 4 else {
                         return "step \(i) ('\(s.name)') has a weight outside the weight section or of the wrong shape"
                     }
                 }

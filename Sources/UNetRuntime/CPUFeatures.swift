@@ -9,6 +9,17 @@ public enum CPUFeatures {
     /// The instruction-set extensions LLVM's `skylake-avx512` target may use.
     static let avx512Flags: Set<String> = ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx2", "fma", "bmi2"]
 
+    /// The tag plans carry: the architecture and the kernels (and so the weight panels) they were prepared for.
+    public static var planTag: String {
+        #if arch(x86_64)
+        return "x86_64/" + isa.rawValue
+        #elseif arch(arm64)
+        return "arm64/" + isa.rawValue
+        #else
+        return "unknown/" + isa.rawValue
+        #endif
+    }
+
     public static let isa: ISA = {
         if ProcessInfo.processInfo.environment["UNETC_ISA"] == "portable" { return .portable }
         #if arch(x86_64)

@@ -37,15 +37,9 @@ public final class Executor {
             let blocks = (step.shape[2] * step.shape[3] + Epilogue.statisticsBlock - 1) / Epilogue.statisticsBlock
             return Tensor(zeros: [step.shape[0] * step.shape[1] * blocks * 2])
         }
-        packed = program.graph.steps.enumerated().map { i, step in
-            guard step.live, case .conv2d(let c) = step.op, let w = program.weights[i].first ?? nil,
-                  let input = step.inputs.first else { return nil }
-            let cin = program.graph.steps[input].shape[1]
-            if cin / c.groups == 1 && c.out / c.groups == 1 { return nil }
-            if step.algorithm == .winograd4x4 && WinogradConvolution.available {
-                return .winograd(WinogradConvolution.TransformedWeights(weight: w, outputChannels: c.out, inputChannels: cin))
-            }
-            return .panels(ConvolutionKernel.PackedWeights(c, weight: w, inputChannels: cin))
+        packed = program.graph.steps.indices.map { i in
+            guard let w = program.weights[i].first ?? nil else { return nil }
+            return WeightPreparation.view(program.graph, step: i, stored: w, layout: program.layouts[i])
         }
     }
 

@@ -1,5 +1,6 @@
 import UNetIR
 import UNetPasses
+import UNetPlan
 
 /// What the executor runs: the optimized steps, their memory plan and their weights as run-time tensors.
 public final class Program: @unchecked Sendable {
@@ -7,11 +8,14 @@ public final class Program: @unchecked Sendable {
     public let memory: MemoryPlan
     /// Per step, in `OpSemantics.weights` order.
     public let weights: [[Tensor?]]
+    /// Per step, the layout of its first weight: a plan stores convolution filters already prepared.
+    public let layouts: [WeightLayout]
 
-    public init(graph: OptimizedGraph, memory: MemoryPlan, weights: [[Tensor?]]) {
+    public init(graph: OptimizedGraph, memory: MemoryPlan, weights: [[Tensor?]], layouts: [WeightLayout]? = nil) {
         self.graph = graph
         self.memory = memory
         self.weights = weights
+        self.layouts = layouts ?? graph.steps.map { _ in .plain }
     }
 
     /// Copies the compiler's constant tensors into run-time tensors.

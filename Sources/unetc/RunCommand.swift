@@ -151,6 +151,7 @@ struct Run: ParsableCommand {
         print(String(format: "time: %.1f ms%@ (%d threads, %.2f GFLOP, %.1f GFLOP/s)", seconds * 1000,
                      repetitions > 1 ? String(format: " median of %d, min %.1f ms", repetitions, (times.min() ?? 0) * 1000) as NSString : "" as NSString, threads,
                      Double(session.flops) / 1e9, Double(session.flops) / 1e9 / max(seconds, 1e-9)))
+        print(String(format: "load: %.1f ms (%@)", session.loadSeconds * 1000, PlanFile.isPlan(graph) ? "plan mapped, weights prepared" : "graph compiled"))
         if profile { print(OutputSummary.profileTable(entries)) }
     }
 }

@@ -107,15 +107,19 @@ final class PlanFileTests: XCTestCase {
         badAdd.steps[conv].inputs.append(small)
         badAdd.steps[conv].epilogue.append(.add(operand: badAdd.steps[conv].inputs.count - 1))
         XCTAssertTrue(badAdd.validate()?.contains("bad epilogue operand") ?? false, badAdd.validate() ?? "accepted")
-        // dag_tiny's first convolution reads 3 channels of 64x64 (allowed); a 1x1 kernel is not 3x3 (refused).
+        // Prepared weights must be in the layout the step's algorithm reads, and of exactly its size.
+        XCTAssertEqual(manifest.steps[conv].weights.first??.layout, .gemmPanels)
         var winograd = manifest
         winograd.steps[conv].algorithm = .winograd4x4
-        XCTAssertNil(winograd.validate())
+        XCTAssertTrue(winograd.validate()?.contains("layout") ?? false, winograd.validate() ?? "accepted")
+        var short = manifest
+        short.steps[conv].weights[0]?.storedCount -= 1
+        XCTAssertTrue(short.validate()?.contains("layout") ?? false, short.validate() ?? "accepted")
+        // A 1x1 kernel is no Winograd convolution, whatever its weights.
         var pointwise = c
         pointwise.kernel = (1, 1)
         pointwise.pad = (0, 0)
         winograd.steps[conv].op = .conv2d(pointwise)
-        winograd.steps[conv].weights = []
         XCTAssertTrue(winograd.validate()?.contains("Winograd") ?? false, winograd.validate() ?? "accepted")
     }
 

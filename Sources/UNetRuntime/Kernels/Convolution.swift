@@ -14,11 +14,13 @@ enum ConvolutionKernel {
     static let pixelsPerTile = GEMM.blockN
 
     /// Convolution weights packed once into microkernel panels: `[group][panel][k][mr]`, rows past
-    /// the group's output channels zero. Built when a program is loaded, so runs never repack them.
+    /// the group's output channels zero. Built when a program is loaded (or read from a plan, which
+    /// stores them packed), so runs never repack them.
     final class PackedWeights: @unchecked Sendable {
-        let data: UnsafeMutablePointer<Float>
+        let storage: Tensor
         let panels: Int
         let k: Int
+        var data: UnsafeMutablePointer<Float> { storage.data }
 
         init(_ c: Conv2D, weight: Tensor, inputChannels: Int) {
             let g = c.groups
@@ -26,7 +28,8 @@ enum ConvolutionKernel {
             k = inputChannels / g * c.kernel.0 * c.kernel.1
             panels = (coutG + GEMM.mr - 1) / GEMM.mr
             let mr = GEMM.mr
-            data = .allocate(capacity: max(1, g * panels * k * mr))
+            storage = Tensor(shape: [max(1, g * panels * k * mr)])
+            let data = storage.data
             for group in 0..<g {
                 for panel in 0..<panels {
                     let dst = data + (group * panels + panel) * k * mr
@@ -39,7 +42,12 @@ enum ConvolutionKernel {
             }
         }
 
-        deinit { data.deallocate() }
+        /// Panels already packed (`WeightLayout.gemmPanels`), viewed where they are.
+        init(_ c: Conv2D, packed: Tensor, inputChannels: Int) {
+            k = inputChannels / c.groups * c.kernel.0 * c.kernel.1
+            panels = (c.out / c.groups + GEMM.mr - 1) / GEMM.mr
+            storage = packed
+        }
     }
 
     /// A convolution's weights as its algorithm reads them.

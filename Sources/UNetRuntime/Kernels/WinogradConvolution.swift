@@ -20,17 +20,24 @@ enum WinogradConvolution {
 
     /// Filters in the Winograd domain, `G g Gᵀ`, packed as microkernel A panels: `[position][panel][cin][mr]`.
     final class TransformedWeights: @unchecked Sendable {
-        let data: UnsafeMutablePointer<Float>
+        let storage: Tensor
         let panels: Int
         let inputChannels: Int
+        var data: UnsafeMutablePointer<Float> { storage.data }
+
+        /// Filters already transformed (`WeightLayout.winogradPanels`), viewed where they are.
+        init(transformed: Tensor, outputChannels cout: Int, inputChannels cin: Int) {
+            panels = (cout + GEMM.mr - 1) / GEMM.mr
+            inputChannels = cin
+            storage = transformed
+        }
 
         init(weight: Tensor, outputChannels cout: Int, inputChannels cin: Int) {
             let mr = GEMM.mr
             panels = (cout + mr - 1) / mr
             inputChannels = cin
-            let count = WinogradConvolution.positions * panels * cin * mr
-            data = .allocate(capacity: max(1, count))
-            data.initialize(repeating: 0, count: max(1, count))
+            storage = Tensor(zeros: [max(1, WinogradConvolution.positions * panels * cin * mr)])
+            let data = storage.data
             // Double inside the transform: G has thirds and sixths, so float32 would round twice.
             let g: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
                                  [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
@@ -53,8 +60,6 @@ enum WinogradConvolution {
                 }
             }
         }
-
-        deinit { data.deallocate() }
     }
 
     static func conv2d(_ c: Conv2D, x: Tensor, weights: TransformedWeights, bias: Tensor?, out: Tensor, pool: ThreadPool,

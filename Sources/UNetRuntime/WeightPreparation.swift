@@ -1,0 +1,46 @@
+import UNetIR
+import UNetPasses
+import UNetPlan
+
+/// Convolution filters in the layout their kernel reads (GEMM panels, Winograd-domain panels),
+/// prepared once: when a program is loaded from a graph, or when a plan is written, so that
+/// loading the plan maps them as they are.
+public enum WeightPreparation {
+    /// Rows of this machine's microkernel panels: what prepared weights in a plan are packed for.
+    public static var panelRows: Int { GEMM.mr }
+
+    /// Step `i`'s filters in its kernel's layout, from the plain `weight`; nil for convolutions that
+    /// read plain weights (depthwise) and for every other operator.
+    static func prepare(_ graph: OptimizedGraph, step i: Int, weight: Tensor) -> ConvolutionKernel.PreparedWeights? {
+        let step = graph.steps[i]
+        guard step.live, case .conv2d(let c) = step.op, let input = step.inputs.first else { return nil }
+        let cin = graph.steps[input].shape[1]
+        if cin / c.groups == 1 && c.out / c.groups == 1 { return nil }
+        if step.algorithm == .winograd4x4 && WinogradConvolution.available {
+            return .winograd(WinogradConvolution.TransformedWeights(weight: weight, outputChannels: c.out, inputChannels: cin))
+        }
+        return .panels(ConvolutionKernel.PackedWeights(c, weight: weight, inputChannels: cin))
+    }
+
+    /// Filters already prepared in `layout` (read from a plan), viewed without a copy.
+    static func view(_ graph: OptimizedGraph, step i: Int, stored: Tensor, layout: WeightLayout) -> ConvolutionKernel.PreparedWeights? {
+        let step = graph.steps[i]
+        guard step.live, case .conv2d(let c) = step.op, let input = step.inputs.first else { return nil }
+        let cin = graph.steps[input].shape[1]
+        switch layout {
+        case .plain: return prepare(graph, step: i, weight: stored)
+        case .gemmPanels: return .panels(ConvolutionKernel.PackedWeights(c, packed: stored, inputChannels: cin))
+        case .winogradPanels: return .winograd(WinogradConvolution.TransformedWeights(transformed: stored, outputChannels: c.out, inputChannels: cin))
+        }
+    }
+
+    /// What a plan stores for step `i`'s first weight: its prepared form, or nil to keep it plain.
+    public static func planWeight(_ graph: OptimizedGraph, step i: Int) -> PlanFormat.PreparedWeight? {
+        guard let constant = graph.steps[i].weights.first ?? nil,
+              let prepared = prepare(graph, step: i, weight: Tensor(shape: constant.shape, values: constant.values)) else { return nil }
+        switch prepared {
+        case .panels(let p): return PlanFormat.PreparedWeight(layout: .gemmPanels, values: p.storage.values)
+        case .winograd(let w): return PlanFormat.PreparedWeight(layout: .winogradPanels, values: w.storage.values)
+        }
+    }
+}
