@@ -1,9 +1,17 @@
 import Foundation
 
+import Synchronization
+
 /// A persistent pool of worker threads that runs the tiles of one step at a time.
 ///
 /// Tiles are handed out in any order, but every tile writes a disjoint part of the output and
 /// computes it in a fixed order, so results are bit-identical for any thread count.
+///
+/// A UNet runs a few hundred steps back to back, many of them a millisecond or less, so handing
+/// work over must cost microseconds: tiles are claimed with one atomic compare-and-swap, idle
+/// workers spin briefly for the next step before they sleep, and the caller spins for the last
+/// tiles instead of sleeping on a condition (a futex wake-up on a virtual machine can take
+/// longer than a small step).
 public final class ThreadPool: @unchecked Sendable {
     public let threads: Int
     private let state = State()
@@ -12,43 +20,93 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Shared with the workers, which outlive the pool object by the moment it takes them to see the shutdown.
     private final class State: @unchecked Sendable {
+        /// The job's generation (high 32 bits) and its next unclaimed tile (low 32 bits): a worker
+        /// still looking at a finished job cannot claim a tile of the next one.
+        let claim = Atomic<Int>(0)
+        let finished = Atomic<Int>(0)
+        let shuttingDown = Atomic<Bool>(false)
+        /// Workers asleep on `condition`; the caller wakes them only when there are some.
+        let sleepers = Atomic<Int>(0)
         let condition = NSCondition()
+        /// The job and the generation it belongs to, under `condition`'s lock (taken once per job
+        /// by each thread, never per tile).
         var job: ((Int, Int) -> Void)?
+        var jobGeneration = 0
         var tileCount = 0
-        var nextTile = 0
-        var finished = 0
-        var generation = 0
-        var shuttingDown = false
 
-        func runTiles(worker: Int) {
-            while true {
-                condition.lock()
-                guard let body = job, nextTile < tileCount else {
-                    condition.unlock()
-                    return
-                }
-                let tile = nextTile
-                nextTile += 1
-                condition.unlock()
-                body(tile, worker)
-                condition.lock()
-                finished += 1
-                if finished == tileCount { condition.broadcast() }
-                condition.unlock()
+        static let spinsBeforeSleep = 20_000
+
+        /// Claims and runs tiles of generation `generation` until none is left.
+        func runTiles(generation: Int, worker: Int) {
+            condition.lock()
+            let current = jobGeneration == generation ? job : nil
+            let count = tileCount
+            condition.unlock()
+            guard let body = current else { return }
+            var word = claim.load(ordering: .acquiring)
+            while word >> 32 == generation, word & 0xFFFF_FFFF < count {
+                let (exchanged, current) = claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing)
+                guard exchanged else { word = current; continue }
+                body(word & 0xFFFF_FFFF, worker)
+                finished.wrappingAdd(1, ordering: .releasing)
+                word = claim.load(ordering: .acquiring)
             }
         }
 
         func workerLoop(worker: Int) {
             var seen = 0
             while true {
-                condition.lock()
-                while generation == seen && !shuttingDown { condition.wait() }
+                var spins = 0
+                var generation = claim.load(ordering: .acquiring) >> 32
+                while generation == seen && !shuttingDown.load(ordering: .acquiring) {
+                    if spins < Self.spinsBeforeSleep {
+                        spins += 1
+                    } else {
+                        condition.lock()
+                        sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                        while claim.load(ordering: .sequentiallyConsistent) >> 32 == seen && !shuttingDown.load(ordering: .sequentiallyConsistent) {
+                            condition.wait()
+                        }
+                        sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                        condition.unlock()
+                    }
+                    generation = claim.load(ordering: .acquiring) >> 32
+                }
+                if shuttingDown.load(ordering: .acquiring) { return }
                 seen = generation
-                let stop = shuttingDown
-                condition.unlock()
-                if stop { return }
-                runTiles(worker: worker)
+                runTiles(generation: generation, worker: worker)
             }
+        }
+
+        /// Publishes a job and wakes sleeping workers.
+        func publish(_ body: @escaping (Int, Int) -> Void, count: Int) -> Int {
+            let generation = (claim.load(ordering: .relaxed) >> 32) + 1
+            condition.lock()
+            job = body
+            jobGeneration = generation
+            tileCount = count
+            condition.unlock()
+            finished.store(0, ordering: .relaxed)
+            claim.store(generation << 32, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                condition.lock()
+                condition.broadcast()
+                condition.unlock()
+            }
+            return generation
+        }
+
+        func clear() {
+            condition.lock()
+            job = nil
+            condition.unlock()
+        }
+
+        func shutdown() {
+            shuttingDown.store(true, ordering: .sequentiallyConsistent)
+            condition.lock()
+            condition.broadcast()
+            condition.unlock()
         }
     }
 
@@ -64,13 +122,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    deinit {
-        state.condition.lock()
-        state.shuttingDown = true
-        state.generation += 1
-        state.condition.broadcast()
-        state.condition.unlock()
-    }
+    deinit { state.shutdown() }
 
     /// Runs `body(0..<count)`, spread over the pool; returns when every tile is done.
     public func parallelFor(_ count: Int, _ body: @escaping (Int) -> Void) {
@@ -91,19 +143,15 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         let s = state
-        s.condition.lock()
-        s.job = body
-        s.tileCount = count
-        s.nextTile = 0
-        s.finished = 0
-        s.generation += 1
-        s.condition.broadcast()
-        s.condition.unlock()
-        s.runTiles(worker: 0)
-        s.condition.lock()
-        while s.finished < s.tileCount { s.condition.wait() }
-        s.job = nil
-        s.condition.unlock()
+        let generation = s.publish(body, count: count)
+        s.runTiles(generation: generation, worker: 0)
+        var spins = 0
+        while s.finished.load(ordering: .acquiring) < count {
+            spins += 1
+            // A worker descheduled in the middle of a tile: give it the core.
+            if spins % 4096 == 0 { sched_yield() }
+        }
+        s.clear()
     }
 }
 
