@@ -49,6 +49,12 @@ final class KernelReferenceTests: XCTestCase {
             (Conv2D(out: 6, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: false), [1, 4, 9, 7]),
             (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (2, 2), dilation: (2, 2), groups: 2, bias: true), [1, 6, 5, 6]),
             (Conv2D(out: 7, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 7, bias: true), [1, 7, 5, 5]),
+            // Depthwise: wide rows (the one-pass 3-tap loop and its edges), stride 2, dilation 2, 5x5, 3x3 without padding.
+            (Conv2D(out: 6, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 6, bias: true), [2, 6, 9, 37]),
+            (Conv2D(out: 4, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 4, bias: false), [1, 4, 11, 19]),
+            (Conv2D(out: 4, kernel: (3, 3), stride: (1, 1), pad: (2, 2), dilation: (2, 2), groups: 4, bias: true), [1, 4, 10, 21]),
+            (Conv2D(out: 3, kernel: (5, 5), stride: (1, 1), pad: (2, 2), dilation: (1, 1), groups: 3, bias: true), [1, 3, 8, 23]),
+            (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 3, bias: true), [1, 3, 6, 3]),
             (Conv2D(out: 70, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 17, 11, 13]),
             (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 130, 1, 1]),
             (Conv2D(out: 4, kernel: (2, 3), stride: (2, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 5]),

@@ -1,3 +1,4 @@
+import UNetKernelsAVX512
 import UNetIR
 import UNetPasses
 
@@ -171,7 +172,8 @@ enum ConvolutionKernel {
         })
     }
 
-    /// One input channel per output channel: a direct loop is far cheaper than a 1-row GEMM.
+    /// One input channel per output channel: a direct loop is far cheaper than a 1-row GEMM. The
+    /// AVX-512 build of the loop (with a one-pass 3-tap row) runs where the CPU has it; this one elsewhere.
     /// Taps run outermost and output pixels innermost, over the range where the tap stays inside
     /// the input, so the inner loop has no bounds checks and vectorizes.
     static func depthwise(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?) {
@@ -186,6 +188,10 @@ enum ConvolutionKernel {
             let dst = od + plane * ho * wo
             let kernel = wd + channel * kh * kw
             let b = bd?[channel] ?? 0
+            if GEMM.avx512 {
+                DepthwiseConvolutionAVX512.plane(src: src, h: h, w: w, dst: dst, ho: ho, wo: wo, kernel: kernel, kh: kh, kw: kw,
+                                                 stride: c.stride, pad: c.pad, dilation: c.dilation, bias: b)
+            } else {
             for oy in 0..<ho {
                 let row = dst + oy * wo
                 for ox in 0..<wo { row[ox] = b }
@@ -208,6 +214,7 @@ enum ConvolutionKernel {
                         }
                     }
                 }
+            }
             }
             if let e = epilogue {
                 EpilogueKernel.apply(e, out: od, channels: ch, pixels: ho * wo, batch: plane / ch,
