@@ -31,12 +31,16 @@ final class LibraryExampleTests: XCTestCase {
         XCTAssertTrue(readme.contains(Self.example), "README.md no longer shows the tested example")
     }
 
-    /// Every example graph: the optimized plan computes what the unoptimized graph computes (1e-5 relative L2).
+    /// Every example and bench graph: the optimized plan, run from the file with its prepared weights,
+    /// computes what the unoptimized graph computes (1e-5 relative L2).
     func testEveryExamplePlanMatchesO0() throws {
         let fm = FileManager.default
         let root = PassTestSupport.root.appendingPathComponent("graphs")
         var files = try fm.contentsOfDirectory(atPath: root.path).filter { $0.hasSuffix(".json") }.map { "graphs/" + $0 }
-        files += try fm.contentsOfDirectory(atPath: root.appendingPathComponent("test").path).map { "graphs/test/" + $0 }
+        for folder in ["test", "bench"] {
+            files += try fm.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path).filter { $0.hasSuffix(".json") }
+                .map { "graphs/\(folder)/" + $0 }
+        }
         for file in files.sorted() {
             let path = PassTestSupport.root.appendingPathComponent(file).path
             let (optimized, _) = try ModelSession.compile(path: path, weightsPath: nil, seed: 2, options: CompileOptions())
@@ -46,7 +50,7 @@ final class LibraryExampleTests: XCTestCase {
             try PlanFile.write(optimized, to: plan)
             let loaded = try PlanLoader.load(plan)
             XCTAssertLessThan(optimized.graph.liveSteps.count, plain.graph.liveSteps.count + 1, file)
-            try PassTestSupport.assertSameOutputs(plain.graph, loaded.program.graph.withWeights(of: optimized.graph))
+            PassTestSupport.assertSameOutputs(try PassTestSupport.run(plain.graph), try PassTestSupport.run(loaded.program), file: #filePath, line: #line)
         }
     }
 }

@@ -26,7 +26,13 @@ enum PassTestSupport {
     }
 
     static func run(_ graph: OptimizedGraph, seed: UInt64 = 1) throws -> [String: [Float]] {
-        let executor = Executor(program: Program(graph: graph, memory: MemoryPlan.plan(graph)), threads: 2)
+        try run(Program(graph: graph, memory: MemoryPlan.plan(graph)), seed: seed)
+    }
+
+    /// Runs a program (a loaded plan, say) on the same seeded inputs `run(graph)` uses.
+    static func run(_ program: Program, seed: UInt64 = 1) throws -> [String: [Float]] {
+        let graph = program.graph
+        let executor = Executor(program: program, threads: 2)
         var inputs: [String: Tensor] = [:]
         for (name, step, role) in graph.inputs {
             let t = Tensor(shape: graph.steps[step].shape)
@@ -39,7 +45,11 @@ enum PassTestSupport {
 
     /// Relative L2 error of every output of `b` against `a`; fails above `tolerance`.
     static func assertSameOutputs(_ a: OptimizedGraph, _ b: OptimizedGraph, tolerance: Double = 1e-5, file: StaticString = #filePath, line: UInt = #line) throws {
-        let x = try run(a), y = try run(b)
+        assertSameOutputs(try run(a), try run(b), tolerance: tolerance, file: file, line: line)
+    }
+
+    static func assertSameOutputs(_ x: [String: [Float]], _ y: [String: [Float]], tolerance: Double = 1e-5, file: StaticString = #filePath,
+                                  line: UInt = #line) {
         XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
         for (name, reference) in x {
             guard let values = y[name] else { continue }
