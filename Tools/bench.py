@@ -3,11 +3,12 @@
 
 For every graph it
   1. makes seeded random weights (.safetensors) and inputs (.npy) once, with the oracle's own
-     functions (Tools/oracle.py: same weights, same batch-norm calibration, same inputs), and
-     exports the same model to ONNX with the oracle's exporter;
+     functions (Tools/oracle.py: same weights, same batch-norm calibration, same inputs), exports
+     the same model to ONNX with the oracle's exporter, and compiles unetc's plan from the graph
+     and those weights (`unetc compile GRAPH --weights W -o plan.unetc`);
   2. at each thread count, runs every engine in its own subprocess on those files:
-       unetc     `unetc run GRAPH --weights W --input ... --threads N --repeat R` (one warm-up run,
-                 then R timed runs; unetc reports the median),
+       unetc     `unetc run plan.unetc --input ... --threads N --repeat R` (one warm-up run, then R
+                 timed runs; unetc reports the median, and the plan's load time),
        ORT       onnxruntime CPU EP, ORT_ENABLE_ALL, intra-op N, inter-op 1, sequential,
        OpenVINO  CPU, INFERENCE_PRECISION_HINT f32, PERFORMANCE_HINT LATENCY, INFERENCE_NUM_THREADS N
                  (skipped when the openvino package is missing),
@@ -186,8 +187,8 @@ def graph_flop(unetc, graph):
 class Prepared:
     """The files every engine reads for one graph."""
 
-    def __init__(self, name, graph, flop, weights, inputs, onnx_model, output_names):
-        self.name, self.graph, self.flop = name, graph, flop
+    def __init__(self, name, graph, flop, weights, inputs, onnx_model, output_names, plan):
+        self.name, self.graph, self.flop, self.plan = name, graph, flop, plan
         self.weights, self.inputs, self.onnx_model = weights, inputs, onnx_model
         self.output_names = output_names
 
@@ -222,15 +223,20 @@ def prepare(unetc, name, graph, seed, workdir):
         np.save(input_paths[input_name], arr)
     model_path = os.path.join(workdir, "model.onnx")
     onnx.save(oracle.build_onnx(ir, weights), model_path)
+    plan_path = os.path.join(workdir, "plan.unetc")
+    p = subprocess.run([unetc, "compile", graph, "--weights", weights_path, "-o", plan_path], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"`unetc compile {graph}` failed:\n{p.stdout}{p.stderr}")
     return Prepared(name, graph, graph_flop(unetc, graph), weights_path, input_paths, model_path,
-                    [o["name"] for o in ir["outputs"]])
+                    [o["name"] for o in ir["outputs"]], plan_path)
 
 
 UNETC_TIME = re.compile(r"time:\s*([\d.]+) ms median of (\d+), min ([\d.]+) ms")
+UNETC_LOAD = re.compile(r"load:\s*([\d.]+) ms")
 
 
 def time_unetc(unetc, prep, threads, runs, out_dir, timeout):
-    cmd = [unetc, "run", prep.graph, "--weights", prep.weights]
+    cmd = [unetc, "run", prep.plan]
     for spec in prep.input_args():
         cmd += ["--input", spec]
     cmd += ["--threads", str(threads), "--repeat", str(runs), "--output", out_dir]
@@ -238,7 +244,9 @@ def time_unetc(unetc, prep, threads, runs, out_dir, timeout):
     m = UNETC_TIME.search(stdout + stderr)
     if code != 0 or not m:
         return {"error": failure_text("unetc run", code, stdout, stderr)}
-    return {"median_ms": float(m.group(1)), "min_ms": float(m.group(3)), "rss_mib": rss}
+    load = UNETC_LOAD.search(stdout + stderr)
+    return {"median_ms": float(m.group(1)), "min_ms": float(m.group(3)), "rss_mib": rss,
+            "load_ms": float(load.group(1)) if load else None}
 
 
 PEER_WORKERS = {"ORT": "ort", "OpenVINO": "openvino"}
@@ -457,15 +465,16 @@ def print_report(args, rows, peers, failures, baseline_rss, load_start, seconds)
           f"every engine in its own process; total {seconds:.0f} s")
     print()
     header = ["graph", "threads", "unetc ms"] + [f"{p} ms" for p in peers] + [f"unetc/{p}" for p in peers] + \
-        ["unetc GFLOP/s", "RSS unetc MiB"] + [f"RSS {p} MiB" for p in peers] + ["rel L2 unetc~ORT"]
+        ["unetc GFLOP/s", "unetc load ms", "RSS unetc MiB"] + [f"RSS {p} MiB" for p in peers] + ["rel L2 unetc~ORT"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         u = row["unetc"]
         gflops = f"{row['flop'] / 1e9 / (u['median_ms'] / 1e3):.1f}" if "median_ms" in u else "-"
         rel = "-" if row["rel_l2"] is None else f"{row['rel_l2']:.1e}"
+        load = f"{u['load_ms']:.1f}" if u.get("load_ms") is not None else "-"
         cells = [row["graph"], str(row["threads"]), fmt_ms(u)] + [fmt_ms(row.get(p)) for p in peers] + \
-            [fmt_ratio(u, row.get(p)) for p in peers] + [gflops, fmt_rss(u)] + [fmt_rss(row.get(p)) for p in peers] + [rel]
+            [fmt_ratio(u, row.get(p)) for p in peers] + [gflops, load, fmt_rss(u)] + [fmt_rss(row.get(p)) for p in peers] + [rel]
         print("| " + " | ".join(cells) + " |")
     print()
 

@@ -14,7 +14,7 @@ import UNetPasses
 /// | 32..<40 | weight section length |
 /// | 40..<48 | checksum of the manifest and weight bytes (`PlanChecksum`) |
 /// | 48..<64 | ISA tag, NUL-padded |
-/// | 64... | manifest (binary property list), then padding, then weights (each 64-byte aligned) |
+/// | 64... | manifest (JSON), then padding, then weights (each 64-byte aligned) |
 public enum PlanFormat {
     public static let magic = Array("UNETCPLN".utf8)
     public static let version: UInt32 = 2
@@ -112,8 +112,9 @@ public enum PlanFormat {
             outputs: graph.outputs.map { .init(name: $0.name, step: $0.step, role: nil, shape: graph.steps[$0.step].shape) },
             elidedConcats: graph.elidedConcats.sorted(), gateMapNames: graph.gateMapNames.sorted(), memory: memory,
             passLog: passLog.map { [$0.0, String($0.1)] }, weightBytes: weightBytes.count)
-        let encoder = PropertyListEncoder()
-        encoder.outputFormat = .binary
+        // JSON, not a binary property list: Foundation's binary plist reader traps on some malformed
+        // files (found by fuzzing), and a plan file is untrusted input.
+        let encoder = JSONEncoder()
         let manifestBytes = [UInt8](try encoder.encode(manifest))
         let weightsOffset = (headerBytes + manifestBytes.count + alignment - 1) / alignment * alignment
         let body = manifestBytes + [UInt8](repeating: 0, count: weightsOffset - headerBytes - manifestBytes.count) + weightBytes
@@ -124,7 +125,7 @@ public enum PlanFormat {
 
     public static func decodeManifest(_ bytes: [UInt8]) -> Result<PlanManifest, PlanError> {
         do {
-            return .success(try PropertyListDecoder().decode(PlanManifest.self, from: Data(bytes)))
+            return .success(try JSONDecoder().decode(PlanManifest.self, from: Data(bytes)))
         } catch {
             return .failure(PlanError("corrupt manifest: \(error.localizedDescription)"))
         }

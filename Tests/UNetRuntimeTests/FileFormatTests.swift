@@ -117,4 +117,24 @@ final class FileFormatTests: XCTestCase {
         let m = message { _ = try PNGFile.decode(huge, name: "p") }
         XCTAssertTrue(m?.contains("out of range") ?? false, m ?? "accepted")
     }
+
+    /// Found by fuzzing (a 76-byte input): a 2x33554432 header with a few bytes of image data made the
+    /// reader allocate and clear 268 MB before zlib could say the data was short.
+    func testPNGWhoseDataCannotFillItsSizeIsRefusedBeforeAllocating() {
+        var png = [UInt8](PNGFile.encode(width: 2, height: 2, channels: 3, pixels: [UInt8](repeating: 9, count: 12)))
+        // IHDR's height (bytes 20..<24) becomes 2^25; its CRC (29..<33) is recomputed.
+        png[20] = 0x02; png[21] = 0; png[22] = 0; png[23] = 0
+        let crc = PNGFile.crc32(Array(png[12..<29]))
+        for k in 0..<4 { png[29 + k] = UInt8((crc >> (24 - 8 * UInt32(k))) & 0xFF) }
+        let m = message { _ = try PNGFile.decode(png, name: "p") }
+        XCTAssertTrue(m?.contains("cannot hold") ?? false, m ?? "accepted")
+    }
+
+    /// Found by fuzzing the plan loader: Foundation's binary property-list reader trapped on this plan's
+    /// corrupt manifest (checksum patched to match). Manifests are JSON now; the same bytes are refused.
+    func testPlanThatCrashedThePropertyListReaderIsRefused() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Corpus/fuzz/plan-bplist-trap.unetc")
+        XCTAssertThrowsError(try PlanLoader.load(url.path, verifyChecksum: false))
+    }
 }

@@ -89,7 +89,13 @@ public enum PNGFile {
         }
         guard width >= 1, height >= 1, width <= maxPixels, height <= maxPixels, width * height <= maxPixels else { throw fail("size \(width)x\(height) is out of range") }
         let stride = width * channels
-        var raw = [UInt8](repeating: 0, count: height * (stride + 1))
+        // Deflate expands at most 1032:1; an image its compressed data cannot fill is refused before
+        // its buffer is allocated (a 76-byte file once asked for 268 MB).
+        let rawBytes = height * (stride + 1)
+        guard rawBytes <= idat.count * 1032 + 1024 else {
+            throw fail("corrupt image data: \(idat.count) compressed bytes cannot hold a \(width)x\(height) image")
+        }
+        var raw = [UInt8](repeating: 0, count: rawBytes)
         var rawLength = uLongf(raw.count)
         let status = raw.withUnsafeMutableBufferPointer { out in
             idat.withUnsafeBufferPointer { input in
