@@ -79,8 +79,9 @@ enum ConvolutionKernel {
         let mr = GEMM.mr, nr = GEMM.nr
         let pixels = ho * wo
         // Enough tiles for every thread: split pixels into chunks (whole panels), then, if that is
-        // still too few (small maps deep in the UNet), split the output channels too.
-        let wanted = 4 * pool.threads
+        // still too few (small maps deep in the UNet), split the output channels too. Every channel
+        // split repeats the tile's im2col, so a single thread gets no splits at all.
+        let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
         var chunkPixels = pixelsPerTile
         while chunkPixels > nr && n * g * ((pixels + chunkPixels - 1) / chunkPixels) < wanted { chunkPixels /= 2 }
         let chunks = (pixels + chunkPixels - 1) / chunkPixels

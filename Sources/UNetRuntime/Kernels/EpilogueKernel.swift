@@ -1,3 +1,4 @@
+import UNetKernelsAVX512
 import Foundation
 import UNetIR
 import UNetPasses
@@ -50,7 +51,12 @@ enum EpilogueKernel {
         case .leakyRelu(let slope):
             let s = Float(slope)
             for p in range where row[p] < 0 { row[p] *= s }
-        case .silu: for p in range { row[p] = row[p] * Activation.sigmoid(row[p]) }
+        case .silu:
+            if GEMM.avx512 {
+                ActivationAVX512.silu(row + range.lowerBound, count: range.count)
+            } else {
+                for p in range { row[p] = row[p] * Activation.sigmoid(row[p]) }
+            }
         case .gelu(let tanhForm):
             if tanhForm {
                 for p in range { row[p] = Activation.geluTanh(row[p]) }

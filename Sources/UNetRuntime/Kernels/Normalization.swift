@@ -1,3 +1,4 @@
+import UNetKernelsAVX512
 import Foundation
 import UNetIR
 import UNetPasses
@@ -44,7 +45,11 @@ enum NormalizationKernel {
                 let s = Float(inverse) * (wd?[c] ?? 1)
                 let t = (bd?[c] ?? 0) - Float(mean) * s
                 let src = xd + base + cc * plane, dst = od + base + cc * plane
-                for i in 0..<plane { dst[i] = src[i] * s + t }
+                if GEMM.avx512 {
+                    ActivationAVX512.scaleShift(src, dst, count: plane, scale: s, shift: t)
+                } else {
+                    for i in 0..<plane { dst[i] = src[i] * s + t }
+                }
             }
             if let e = epilogue {
                 EpilogueKernel.apply(e, out: od, channels: channels, pixels: plane, batch: task / groups,

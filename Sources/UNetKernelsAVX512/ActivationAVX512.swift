@@ -1,0 +1,54 @@
+/// Elementwise loops of normalisation and activation epilogues, compiled for AVX-512 (callers check
+/// the CPU first): GroupNorm's per-channel scale and shift, and SiLU with a vector exponential.
+public enum ActivationAVX512 {
+    /// `e^x` for 16 lanes: `2^n * e^r` with `n = round(x / ln 2)`, `r` reduced in two steps (Cody and
+    /// Waite) and `e^r` by its degree-6 Taylor polynomial, within 2e-7 relative of `expf`. Inputs are
+    /// clamped to the range where the result is a normal float.
+    @inline(__always)
+    static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let xc = pointwiseMax(pointwiseMin(x, SIMD16(repeating: 88.3)), SIMD16(repeating: -87.3))
+        let n = (xc * 1.442_695_04).rounded(.toNearestOrEven)
+        var r = xc - n * 0.693_145_751_953_125
+        r = r - n * 1.428_606_765_330_187e-06
+        var p = SIMD16<Float>(repeating: 1.0 / 720)
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        // n is a whole number below 2^22: adding 1.5 * 2^23 leaves it in the low mantissa bits
+        // (the generic float-to-integer vector conversion is a scalar loop).
+        let integer = unsafeBitCast(n + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let bits = (integer &+ 127) &<< 23
+        return p * unsafeBitCast(bits, to: SIMD16<Float>.self)
+    }
+
+    /// Below -87 the exponential is clamped and the quotient would not vanish: the result is -0 there
+    /// (the true value is smaller in magnitude than 1e-36).
+    @inline(__always)
+    static func silu(_ x: SIMD16<Float>) -> SIMD16<Float> { (x / (1 + exp(-x))).replacing(with: -0.0, where: x .< -87) }
+
+    /// `row[i] = silu(row[i])` for `i < count`.
+    @inline(never)
+    public static func silu(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        let raw = UnsafeMutableRawPointer(row)
+        var i = 0
+        while i + 16 <= count {
+            raw.storeBytes(of: silu(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
+        if i < count {
+            var v = SIMD16<Float>()
+            for k in 0..<(count - i) { v[k] = row[i + k] }
+            v = silu(v)
+            for k in 0..<(count - i) { row[i + k] = v[k] }
+        }
+    }
+
+    /// `dst[i] = src[i] * scale + shift` for `i < count` (a normalised channel).
+    @inline(never)
+    public static func scaleShift(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) {
+        for i in 0..<count { dst[i] = src[i] * scale + shift }
+    }
+}
