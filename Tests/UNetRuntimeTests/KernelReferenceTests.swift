@@ -111,6 +111,13 @@ final class KernelReferenceTests: XCTestCase {
             var ref = [Float](repeating: 0, count: m * n)
             for i in 0..<m { for j in 0..<n { for l in 0..<k { ref[i * n + j] += a[i * max(k, 1) + l] * b[l * n + j] } } }
             assertClose(c, ref, "\(m)x\(n)x\(k)")
+            // A read transposed too (a token-major view of a feature map): A(m, k) = at[k, m].
+            let at = Tensor(shape: [max(k, 1), m])
+            for i in 0..<m { for l in 0..<max(k, 1) { at[l * m + i] = a[i * max(k, 1) + l] } }
+            let c2 = Tensor(shape: [m, n])
+            GEMM.multiply(m: m, n: n, k: k, a: MatrixView(at.data, rowStride: 1, columnStride: m),
+                          b: MatrixView(bt.data, rowStride: 1, columnStride: max(k, 1)), c: c2.data, ldc: n, pool: pool)
+            assertClose(c2, ref, "transposed A \(m)x\(n)x\(k)")
         }
     }
 

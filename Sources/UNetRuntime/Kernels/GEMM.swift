@@ -65,8 +65,19 @@ public enum GEMM {
         let kk = max(k, 1)
         let packedA = scratch.region(0, count: panelsM * mr * kk)
         let packedB = scratch.region(1, count: panelsN * nr * kk)
+        // Each operand is packed reading along whichever of its axes is contiguous (a token-major view
+        // of a feature map, a transposed weight), so no packing loop strides through memory.
         for p in 0..<panelsM {
             let dst = packedA + p * mr * kk
+            let rows = max(0, min(mr, m1 - (m0 + p * mr)))
+            if a.rowStride == 1 && rows == mr {
+                let src = a.base + (m0 + p * mr)
+                for kIndex in 0..<k {
+                    let column = src + kIndex * a.columnStride
+                    for r in 0..<mr { dst[kIndex * mr + r] = column[r] }
+                }
+                continue
+            }
             for r in 0..<mr {
                 let row = m0 + p * mr + r
                 if row < m1 {
@@ -81,6 +92,14 @@ public enum GEMM {
             let dst = packedB + p * nr * kk
             let c0 = n0 + p * nr
             let width = min(nr, n1 - c0)
+            if b.rowStride == 1 && b.columnStride != 1 {
+                for j in 0..<width {
+                    let src = b.base + (c0 + j) * b.columnStride
+                    for kIndex in 0..<k { dst[kIndex * nr + j] = src[kIndex] }
+                }
+                for kIndex in 0..<k { for j in width..<nr { dst[kIndex * nr + j] = 0 } }
+                continue
+            }
             for kIndex in 0..<k {
                 let src = b.base + kIndex * b.rowStride + c0 * b.columnStride
                 let out = dst + kIndex * nr
