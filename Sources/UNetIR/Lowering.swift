@@ -42,6 +42,8 @@ public struct Lowering {
     let spec: GraphSpec
     var graph: Graph
     var diagnostics: [Diagnostic] = []
+    /// Place and message of every error reported, so repeats in other block instances are not.
+    var reported: Set<String> = []
     var top = Scope()
     /// The ModularUNet skip stack.
     var skips: [Skip] = []
@@ -76,10 +78,16 @@ public struct Lowering {
         self.graph = Graph(name: spec.name)
     }
 
+    /// Reports an error once per place and message: a mistake in a block body repeats in every
+    /// instance of the block, and a graph may expand a block thousands of times.
     mutating func error(_ node: JSONNode, _ message: String, step: String? = nil, hint: String? = nil) {
+        guard reported.insert(node.path + "\u{0}" + message).inserted else { return }
         diagnostics.append(Diagnostic(file: spec.file, location: node.location, path: node.path, node: step,
                                       message: message, hint: hint))
     }
+
+    /// Whether an error at `node` with `message` would be new (callers skip working out a costly hint otherwise).
+    func isNew(_ node: JSONNode, _ message: String) -> Bool { !reported.contains(node.path + "\u{0}" + message) }
 
     mutating func run() {
         for input in spec.inputs {
@@ -370,8 +378,10 @@ public struct Lowering {
     mutating func lowerOp(_ step: StepSpec, opName: String, operands: [Int], localName: String, index: Int, stepName: String,
                           scope: inout Scope, context: ListContext) -> Value? {
         guard OpBuilder.names.contains(opName) else {
+            let message = "unknown op '\(opName)'"
+            guard isNew(step.kindSource, message) else { return nil }
             let isBlock = spec.blocks[opName] != nil
-            error(step.kindSource, "unknown op '\(opName)'", step: stepName,
+            error(step.kindSource, message, step: stepName,
                   hint: isBlock ? "'\(opName)' is a block: write \"block\": \"\(opName)\"" : NearestName.hint(opName, in: OpBuilder.names))
             return nil
         }
