@@ -95,9 +95,10 @@ public enum PlanFile {
 
     /// Writes a compiled graph as a plan, atomically, its convolution filters prepared for this machine's kernels.
     public static func write(_ result: Compiler.Result, to path: String) throws {
-        let data = try PlanFormat.encode(result.graph, memory: result.memory, passLog: result.log, compilerVersion: "unetc 0.1",
+        let graph = WeightPreparation.runnable(result.graph)
+        let data = try PlanFormat.encode(graph, memory: result.memory, passLog: result.log, compilerVersion: "unetc 0.1",
                                          isa: CPUFeatures.planTag, panelRows: WeightPreparation.panelRows) {
-            WeightPreparation.planWeight(result.graph, step: $0)
+            WeightPreparation.planWeight(graph, step: $0)
         }
         try AtomicFile.write(data, to: path)
     }

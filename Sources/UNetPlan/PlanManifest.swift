@@ -18,10 +18,10 @@ public enum WeightLayout: String, Codable, Sendable {
         switch self {
         case .plain: return OpSemantics.elementCount(shape)
         case .gemmPanels, .winogradPanels:
-            guard shape.count == 4, groups >= 1, panelRows >= 1, shape[0] % groups == 0 else { return nil }
-            let coutG = shape[0] / groups
-            let panels = (coutG + panelRows - 1) / panelRows
-            let k = shape[1] * shape[2] * shape[3]
+            // Every product is checked: the shape comes from an untrusted plan.
+            guard shape.count == 4, groups >= 1, panelRows >= 1, shape.allSatisfy({ $0 >= 1 }), shape[0] % groups == 0,
+                  let k = OpSemantics.elementCount(Array(shape[1...])) else { return nil }
+            let panels = shape[0] / groups / panelRows + (shape[0] / groups % panelRows == 0 ? 0 : 1)
             if self == .winogradPanels {
                 guard groups == 1, shape[2] == 3, shape[3] == 3 else { return nil }
                 return OpSemantics.elementCount([36, panels, shape[1], panelRows])
@@ -106,7 +106,8 @@ public struct PlanManifest: Codable, Sendable {
         guard memory.offsets.count == n else { return "the memory plan does not cover every step" }
         for (i, s) in steps.enumerated() {
             guard s.inputs.allSatisfy({ $0 >= 0 && $0 < i }), s.operatorArity <= s.inputs.count,
-                  s.shape.count <= Limits.maxRank, let elements = OpSemantics.elementCount(s.shape) else {
+                  s.shape.count <= Limits.maxRank, s.shape.allSatisfy({ $0 >= 0 && Int64($0) <= Limits.maxDimension }),
+                  let elements = OpSemantics.elementCount(s.shape) else {
                 return "step \(i) ('\(s.name)') is malformed"
             }
             if s.live, case .input = s.op {} else if s.live {
@@ -153,19 +154,24 @@ public struct PlanManifest: Codable, Sendable {
                         if spec.isOptional || spec.dtype != .f32 { continue }
                         return "step \(i) ('\(s.name)') lacks its weight '\(spec.name)'"
                     }
-                    if w.layout != .plain {
-                        // Only a convolution's filters are prepared, in the layout of the algorithm it runs.
-                        guard index == 0, case .conv2d(let c) = s.op,
-                              (w.layout == .winogradPanels) == (s.algorithm == .winograd4x4), (1...64).contains(panelRows),
-                              w.storedCount == w.layout.storedCount(shape: w.shape, groups: c.groups, panelRows: panelRows) else {
-                            return "step \(i) ('\(s.name)') has weights prepared in a layout its convolution does not read"
+                    guard w.shape == spec.shape else { return "step \(i) ('\(s.name)') has a weight of the wrong shape" }
+                    // Plans store every convolution's filters in the layout its kernel reads: Winograd or
+                    // GEMM panels, plain for depthwise ones (read directly); everything else plain.
+                    var layout = WeightLayout.plain
+                    var groups = 1
+                    if index == 0, case .conv2d(let c) = s.op {
+                        groups = c.groups
+                        let inputChannels = steps[s.inputs[0]].shape[1]
+                        if !(inputChannels / c.groups == 1 && c.out / c.groups == 1) {
+                            layout = s.algorithm == .winograd4x4 ? .winogradPanels : .gemmPanels
                         }
-                    } else if w.storedCount != w.count {
-                        return "step \(i) ('\(s.name)') has a weight of the wrong size"
                     }
-                    guard w.shape == spec.shape, w.offset >= 0, w.offset % 64 == 0, w.storedCount >= 0,
-                          w.storedCount <= (weightBytes - w.offset) / 4 else {
-                        return "step \(i) ('\(s.name)') has a weight outside the weight section or of the wrong shape"
+                    guard w.layout == layout, (1...64).contains(panelRows),
+                          let stored = w.layout.storedCount(shape: w.shape, groups: groups, panelRows: panelRows), w.storedCount == stored else {
+                        return "step \(i) ('\(s.name)') has weights stored in a layout or size its kernel does not read"
+                    }
+                    guard w.offset >= 0, w.offset % 64 == 0, w.offset <= weightBytes, w.storedCount <= (weightBytes - w.offset) / 4 else {
+                        return "step \(i) ('\(s.name)') has a weight outside the weight section"
                     }
                 }
             }

@@ -41,10 +41,16 @@ public enum PlanLoader {
             throw fail("corrupt: the manifest's weights are packed for \(manifest.isa) panels of \(manifest.panelRows) rows")
         }
         if let problem = manifest.validate() { throw fail("corrupt: \(problem)") }
+        if !WinogradConvolution.available, let step = manifest.steps.first(where: { $0.live && $0.algorithm == .winograd4x4 }) {
+            throw fail("step '\(step.name)' runs a Winograd convolution, whose kernels need AVX-512: compile the graph again here")
+        }
         try budget.check(arena: manifest.memory.arenaBytes, weights: manifest.weightBytes, in: "plan '\(path)'")
         let base = UnsafeMutableRawPointer(mutating: file.bytes + Int(header.weightsOffset))
-        let weights = manifest.steps.map { step in
-            step.weights.map { ref in
+        // Only live operator steps' weights were validated; the others are never read.
+        let weights = manifest.steps.map { step -> [Tensor?] in
+            if !step.live { return step.weights.map { _ in nil } }
+            if case .input = step.op { return step.weights.map { _ in nil } }
+            return step.weights.map { ref in
                 ref.map { Tensor(shape: $0.layout == .plain ? $0.shape : [$0.storedCount], viewing: (base + $0.offset).assumingMemoryBound(to: Float.self), owner: file) }
             }
         }

@@ -80,7 +80,8 @@ public final class ThreadPool: @unchecked Sendable {
 
         /// Publishes a job and wakes sleeping workers.
         func publish(_ body: @escaping (Int, Int) -> Void, count: Int) -> Int {
-            let generation = (claim.load(ordering: .relaxed) >> 32) + 1
+            // 31 bits of generation, so the claim word never turns negative (it wraps after 2^31 jobs).
+            let generation = ((claim.load(ordering: .relaxed) >> 32) + 1) & 0x7FFF_FFFF
             condition.lock()
             job = body
             jobGeneration = generation
@@ -138,7 +139,8 @@ public final class ThreadPool: @unchecked Sendable {
     /// `body(tile, worker)` with the index of the thread running it (0 is the caller).
     func parallelFor(_ count: Int, tiles body: @escaping (Int, Int) -> Void) {
         if count <= 0 { return }
-        if threads == 1 || count == 1 {
+        // The claim word keeps tile indices in 32 bits; no step has anywhere near that many tiles.
+        if threads == 1 || count == 1 || count >= 1 << 32 {
             for i in 0..<count { body(i, 0) }
             return
         }

@@ -9,6 +9,15 @@ public enum WeightPreparation {
     /// Rows of this machine's microkernel panels: what prepared weights in a plan are packed for.
     public static var panelRows: Int { GEMM.mr }
 
+    /// The graph as this machine runs it: Winograd convolutions become GEMM ones where the CPU has
+    /// no Winograd kernels, so a plan written here records what its prepared weights are.
+    public static func runnable(_ graph: OptimizedGraph) -> OptimizedGraph {
+        guard !WinogradConvolution.available else { return graph }
+        var g = graph
+        for i in g.steps.indices where g.steps[i].algorithm == .winograd4x4 { g.steps[i].algorithm = .gemm }
+        return g
+    }
+
     /// Step `i`'s filters in its kernel's layout, from the plain `weight`; nil for convolutions that
     /// read plain weights (depthwise) and for every other operator.
     static func prepare(_ graph: OptimizedGraph, step i: Int, weight: Tensor) -> ConvolutionKernel.PreparedWeights? {

@@ -115,6 +115,18 @@ final class PlanFileTests: XCTestCase {
         var short = manifest
         short.steps[conv].weights[0]?.storedCount -= 1
         XCTAssertTrue(short.validate()?.contains("layout") ?? false, short.validate() ?? "accepted")
+        // Found in review: shapes whose element counts overflow must be refused, not trap.
+        var overflowing = manifest
+        overflowing.steps[conv].weights[0]?.shape = [Int.max, 1, 3, 3]
+        XCTAssertNotNil(overflowing.validate())
+        overflowing = manifest
+        overflowing.steps[conv].weights[0]?.shape = [6, 1 << 32, 1 << 32, 1]
+        XCTAssertNotNil(overflowing.validate())
+        var hugeInput = manifest
+        if let x = hugeInput.steps.firstIndex(where: { if case .input = $0.op { true } else { false } }) {
+            hugeInput.steps[x].shape = [0, 3, Int.max, 64]
+            XCTAssertTrue(hugeInput.validate()?.contains("malformed") ?? false, hugeInput.validate() ?? "accepted")
+        }
         // A 1x1 kernel is no Winograd convolution, whatever its weights.
         var pointwise = c
         pointwise.kernel = (1, 1)
