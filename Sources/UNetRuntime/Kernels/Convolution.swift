@@ -232,6 +232,10 @@ enum ConvolutionKernel {
         let cinG = cin / g, coutG = cout / g
         let (kh, kw) = c.kernel
         let rows = coutG * kh * kw
+        if c.kernel == c.stride && c.pad == (0, 0) && c.dilation == (1, 1) && c.outputPadding == (0, 0) && ho == h * kh && wo == w * kw {
+            convTransposeTiling(c, x: x, weight: weight, bias: bias, out: out, pool: pool)
+            return
+        }
         let columns = Tensor(shape: [rows, h * w])
         let xd = x.data, wd = weight.data, od = out.data, bd = bias?.data, cd = columns.data
         for batch in 0..<n {
@@ -261,5 +265,98 @@ enum ConvolutionKernel {
                 }
             }
         }
+    }
+
+    /// Transposed convolution whose kernel equals its stride (the UNet's 2x2/2 upsampling): taps do
+    /// not overlap, so each output pixel is one GEMM value plus the bias. The weights are packed into
+    /// microkernel panels once per call (they are small: rows `(co, i, j)` by input channels); a tile
+    /// is a block of `mr` output channels and a run of input pixels, whose GEMM rows go to per-thread
+    /// scratch and straight to their output pixels: no whole-image column buffer, nothing summed twice.
+    static func convTransposeTiling(_ c: ConvTranspose2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (cout, wo) = (out.shape[1], out.shape[3])
+        let g = c.groups
+        let cinG = cin / g, coutG = cout / g
+        let (kh, kw) = c.kernel
+        let taps = kh * kw
+        let rows = coutG * taps
+        let mr = GEMM.mr, nr = GEMM.nr
+        let panels = (rows + mr - 1) / mr
+        let pixels = h * w
+        let wd = weight.data
+        // A(m = (co, i, j), k = ci) = weight[group*cinG + ci, co, i, j], as [group][panel][k][mr].
+        let packed = Tensor(zeros: [max(1, g * panels * cinG * mr)])
+        let pa = packed.data
+        for group in 0..<g {
+            for m in 0..<rows {
+                let dst = pa + (group * panels + m / mr) * cinG * mr + m % mr
+                for ci in 0..<cinG { dst[ci * mr] = wd[(group * cinG + ci) * rows + m] }
+            }
+        }
+        let channelsPerTile = mr
+        let channelTiles = (coutG + channelsPerTile - 1) / channelsPerTile
+        let chunk = GEMM.blockN
+        let chunks = (pixels + chunk - 1) / chunk
+        let xd = x.data, od = out.data, bd = bias?.data
+        pool.parallelFor(n * g * channelTiles * chunks, withScratch: { tile, scratch in
+            let p0 = (tile % chunks) * chunk, p1 = min(pixels, p0 + chunk)
+            let channelTile = (tile / chunks) % channelTiles
+            let group = (tile / (chunks * channelTiles)) % g
+            let batch = tile / (chunks * channelTiles * g)
+            let co0 = channelTile * channelsPerTile, co1 = min(coutG, co0 + channelsPerTile)
+            let m0 = co0 * taps, m1 = co1 * taps
+            let width = p1 - p0
+            let panelsN = (width + nr - 1) / nr
+            // B(k = ci, p): the input's channel rows, packed into nr-wide panels.
+            let packedB = scratch.region(1, count: panelsN * cinG * nr)
+            let input = xd + (batch * cin + group * cinG) * pixels + p0
+            for pn in 0..<panelsN {
+                let cols = min(nr, width - pn * nr)
+                for ci in 0..<cinG {
+                    // A loop, not memmove: runs of 32 floats are too short for a call.
+                    let dst = packedB + (pn * cinG + ci) * nr, src = input + ci * pixels + pn * nr
+                    for q in 0..<cols { dst[q] = src[q] }
+                    for q in cols..<nr { dst[q] = 0 }
+                }
+            }
+            let columns = scratch.region(6, count: (m1 - m0) * width)
+            for panel in (m0 / mr)..<((m1 + mr - 1) / mr) {
+                let first = panel * mr
+                let a = pa + (group * panels + panel) * cinG * mr
+                for pn in 0..<panelsN {
+                    GEMM.microkernel(k: cinG, a: a, b: packedB + pn * cinG * nr, c: columns + (first - m0) * width + pn * nr, ldc: width,
+                                     rows: min(mr, m1 - first), cols: min(nr, width - pn * nr), rowBias: nil)
+                }
+            }
+            for co in co0..<co1 {
+                let channel = group * coutG + co
+                let dst = od + (batch * cout + channel) * pixels * taps
+                let b0 = bd?[channel] ?? 0
+                for i in 0..<kh {
+                    let tapRow = columns + ((co - co0) * kh + i) * kw * width
+                    var p = p0
+                    while p < p1 {
+                        // The rest of input row iy inside this run of pixels: output row iy * kh + i.
+                        let iy = p / w, ix = p % w
+                        let run = min(w - ix, p1 - p)
+                        let row = dst + (iy * kh + i) * wo + ix * kw
+                        if kw == 2 {
+                            // Both taps of a pixel side by side: one pass over the output row.
+                            let v0 = tapRow + (p - p0), v1 = v0 + width
+                            for q in 0..<run {
+                                row[2 * q] = v0[q] + b0
+                                row[2 * q + 1] = v1[q] + b0
+                            }
+                        } else {
+                            for j in 0..<kw {
+                                let values = tapRow + j * width + (p - p0)
+                                for q in 0..<run { row[q * kw + j] = values[q] + b0 }
+                            }
+                        }
+                        p += run
+                    }
+                }
+            }
+        })
     }
 }
