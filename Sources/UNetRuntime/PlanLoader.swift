@@ -27,7 +27,7 @@ public enum PlanLoader {
         let bodyStart = PlanFormat.headerBytes
         let bodyEnd = Int(header.weightsOffset + header.weightsLength)
         if verifyChecksum {
-            guard checksum(file.bytes + bodyStart, count: bodyEnd - bodyStart) == header.checksum else {
+            guard PlanChecksum.hash(UnsafeRawBufferPointer(start: file.bytes + bodyStart, count: bodyEnd - bodyStart)) == header.checksum else {
                 throw fail("checksum mismatch: the file is corrupt")
             }
         }
@@ -57,9 +57,5 @@ public enum PlanLoader {
         let layouts = manifest.steps.map { $0.weights.first??.layout ?? .plain }
         let program = Program(graph: manifest.graph(), memory: manifest.memory, weights: weights, layouts: layouts)
         return Loaded(program: program, manifest: manifest, file: file)
-    }
-
-    static func checksum(_ p: UnsafeRawPointer, count: Int) -> UInt64 {
-        PlanChecksum.hash(UnsafeRawBufferPointer(start: p, count: count))
     }
 }
