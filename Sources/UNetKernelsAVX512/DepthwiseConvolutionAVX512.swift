@@ -15,6 +15,11 @@ public enum DepthwiseConvolutionAVX512 {
             let last = min(wo, (w - 1 - offset) >= 0 ? (w - 1 - offset) / sx + 1 : 0)
             return first..<max(first, last)
         }
+        if kh == 3 && kw == 3 && sy == 1 && sx == 1 && dy == 1 && dx == 1 {
+            plane3x3(src: src, h: h, w: w, dst: dst, ho: ho, wo: wo, kernel: kernel, pad: pad, bias: bias,
+                     inner: validColumns(-px).clamped(to: validColumns(2 - px)))
+            return
+        }
         for oy in 0..<ho {
             let row = dst + oy * wo
             for ox in 0..<wo { row[ox] = bias }
@@ -50,6 +55,67 @@ public enum DepthwiseConvolutionAVX512 {
                     }
                 }
             }
+        }
+    }
+
+    /// 3x3 stride 1: each 16-pixel vector of an output row sums its nine taps in a register (one
+    /// store per output instead of one read-modify-write per kernel row); `inner` is the column
+    /// range where all three taps of a row are inside the input.
+    @inline(__always)
+    static func plane3x3(src: UnsafePointer<Float>, h: Int, w: Int, dst: UnsafeMutablePointer<Float>, ho: Int, wo: Int,
+                         kernel k: UnsafePointer<Float>, pad: (Int, Int), bias: Float, inner: Range<Int>) {
+        let (py, px) = pad
+        let t00 = SIMD16<Float>(repeating: k[0]), t01 = SIMD16<Float>(repeating: k[1]), t02 = SIMD16<Float>(repeating: k[2])
+        let t10 = SIMD16<Float>(repeating: k[3]), t11 = SIMD16<Float>(repeating: k[4]), t12 = SIMD16<Float>(repeating: k[5])
+        let t20 = SIMD16<Float>(repeating: k[6]), t21 = SIMD16<Float>(repeating: k[7]), t22 = SIMD16<Float>(repeating: k[8])
+        @inline(__always) func add(_ acc: inout SIMD16<Float>, _ r: UnsafePointer<Float>?, _ ox: Int,
+                                   _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) {
+            guard let r else { return }
+            let raw = UnsafeRawPointer(r + ox)
+            acc.addProduct(raw.loadUnaligned(as: SIMD16<Float>.self), a)
+            acc.addProduct(raw.loadUnaligned(fromByteOffset: 4, as: SIMD16<Float>.self), b)
+            acc.addProduct(raw.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self), c)
+        }
+        for oy in 0..<ho {
+            let row = dst + oy * wo
+            // The input rows under kernel rows 0, 1, 2, shifted by the left padding (nil outside the input).
+            @inline(__always) func inputRow(_ i: Int) -> UnsafePointer<Float>? {
+                let iy = oy - py + i
+                return iy >= 0 && iy < h ? src + iy * w - px : nil
+            }
+            let r0 = inputRow(0), r1 = inputRow(1), r2 = inputRow(2)
+            // Edge columns, tap by tap in the same order as the vectors (fused multiply-adds).
+            @inline(__always) func scalar(_ ox: Int) {
+                var acc = bias
+                @inline(__always) func add(_ r: UnsafePointer<Float>?, _ i: Int) {
+                    guard let r else { return }
+                    for j in 0..<3 where ox - px + j >= 0 && ox - px + j < w { acc.addProduct(k[i * 3 + j], r[ox + j]) }
+                }
+                add(r0, 0)
+                add(r1, 1)
+                add(r2, 2)
+                row[ox] = acc
+            }
+            for ox in 0..<min(inner.lowerBound, wo) { scalar(ox) }
+            @inline(__always) func vector(_ ox: Int) {
+                var acc = SIMD16<Float>(repeating: bias)
+                add(&acc, r0, ox, t00, t01, t02)
+                add(&acc, r1, ox, t10, t11, t12)
+                add(&acc, r2, ox, t20, t21, t22)
+                UnsafeMutableRawPointer(row + ox).storeBytes(of: acc, as: SIMD16<Float>.self)
+            }
+            var ox = inner.lowerBound
+            while ox + 16 <= inner.upperBound {
+                vector(ox)
+                ox += 16
+            }
+            // The last partial vector overlaps the one before it: a pixel's value does not depend on
+            // which vector computes it.
+            if ox < inner.upperBound && inner.count >= 16 {
+                vector(inner.upperBound - 16)
+                ox = inner.upperBound
+            }
+            while ox < wo { scalar(ox); ox += 1 }
         }
     }
 }

@@ -21,6 +21,7 @@ public struct PassManager {
         ConstantFolding(),
         BatchNormFolding(),
         AffineFolding(),
+        PointwiseBeforeUpsample(),
         ConditioningHoisting(),
         EpilogueFusion(),
         ConcatElimination(),

@@ -55,6 +55,14 @@ final class KernelReferenceTests: XCTestCase {
             (Conv2D(out: 4, kernel: (3, 3), stride: (1, 1), pad: (2, 2), dilation: (2, 2), groups: 4, bias: true), [1, 4, 10, 21]),
             (Conv2D(out: 3, kernel: (5, 5), stride: (1, 1), pad: (2, 2), dilation: (1, 1), groups: 3, bias: true), [1, 3, 8, 23]),
             (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 3, bias: true), [1, 3, 6, 3]),
+            // 3x3 stride 1 depthwise in registers: rows narrower than a vector, exactly one vector, an overlapping
+            // last vector, one input row, padding on one axis only.
+            (Conv2D(out: 5, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 5, bias: true), [1, 5, 7, 16]),
+            (Conv2D(out: 2, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 2, bias: false), [1, 2, 4, 18]),
+            (Conv2D(out: 4, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 4, bias: true), [1, 4, 6, 40]),
+            (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 3, bias: true), [1, 3, 5, 33]),
+            (Conv2D(out: 2, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 2, bias: true), [1, 2, 1, 50]),
+            (Conv2D(out: 2, kernel: (3, 3), stride: (1, 1), pad: (0, 1), dilation: (1, 1), groups: 2, bias: true), [2, 2, 5, 20]),
             (Conv2D(out: 70, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 17, 11, 13]),
             (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 130, 1, 1]),
             (Conv2D(out: 4, kernel: (2, 3), stride: (2, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 5]),

@@ -83,6 +83,9 @@ enum ConvolutionKernel {
         // split repeats the tile's im2col, so a single thread gets no splits at all.
         let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
         var chunkPixels = pixelsPerTile
+        // A short K (1x1 convolutions of few channels) reads one short run per input channel per
+        // tile: longer runs let the prefetcher stream each channel, while the panels stay in L2.
+        while chunkPixels < 1024 && 2 * chunkPixels * k * MemoryLayout<Float>.size <= 128 * 1024 { chunkPixels *= 2 }
         while chunkPixels > nr && n * g * ((pixels + chunkPixels - 1) / chunkPixels) < wanted { chunkPixels /= 2 }
         let chunks = (pixels + chunkPixels - 1) / chunkPixels
         let mSplits = min(weights.panels, max(1, wanted / max(1, n * g * chunks)))
@@ -124,7 +127,7 @@ enum ConvolutionKernel {
                                 if iy < 0 || iy >= h {
                                     dst.update(repeating: 0, count: n)
                                 } else if sx == 1 && ix >= 0 && ix + n <= w {
-                                    dst.update(from: plane + iy * w + ix, count: n)
+                                    copyRun(dst, plane + iy * w + ix, n)
                                 } else {
                                     let row = plane + iy * w
                                     var x = ix
@@ -171,6 +174,25 @@ enum ConvolutionKernel {
                                      pixelRange: p0..<p1)
             }
         })
+    }
+
+    /// Copies a run of at most one panel row (`nr` floats): straight-line vector moves, because a
+    /// `memmove` call per run (runs are 4 to 32 floats) cost more than the copy on small maps and 1x1 convolutions.
+    @inline(__always)
+    static func copyRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+        let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+        var offset = 0
+        @inline(__always) func move<V: SIMD>(_: V.Type) where V.Scalar == Float {
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: offset, as: V.self), toByteOffset: offset, as: V.self)
+            offset += MemoryLayout<V>.size
+        }
+        if n >= 16 { move(SIMD16<Float>.self) }
+        if n >= 32 { move(SIMD16<Float>.self) }
+        let rest = n & 15
+        if rest & 8 != 0 { move(SIMD8<Float>.self) }
+        if rest & 4 != 0 { move(SIMD4<Float>.self) }
+        if rest & 2 != 0 { move(SIMD2<Float>.self) }
+        if rest & 1 != 0 { d.storeBytes(of: s.load(fromByteOffset: offset, as: Float.self), toByteOffset: offset, as: Float.self) }
     }
 
     /// One input channel per output channel: a direct loop is far cheaper than a 1-row GEMM. The
