@@ -4,17 +4,18 @@ import UNetIR
 /// that dominate UNets, where it pays, and im2col GEMM elsewhere.
 ///
 /// Winograd does a quarter of the multiplies, but every 4x4 output tile costs an input and an output
-/// transform, the GEMM runs over 32 tiles at a time, and the transformed filters take four times
-/// the memory (and plan bytes) of the plain ones. So it needs enough channels to amortise the
-/// transforms (at least 16 in and out) and at least 64 tiles (a 32x32 map): a 16x16 map fills half
-/// of each panel, saves 2x instead of 4x, and measured no faster on the DDPM UNet while doubling
-/// its plan. Smaller maps and the 3-channel stem stay direct.
+/// transform, and the transformed filters take four times the memory (and plan bytes) of the plain
+/// ones. So it needs enough channels to amortise the transforms (at least 16 in and out) and at
+/// least 16 tiles (a 16x16 map, whose 16 tiles run through the 12x16 microkernel: on the DDPM UNet
+/// that took the 16x16 convolutions from about 150 to 230 GFLOP/s-equivalent, and the plan from
+/// 177 to 270 MB). Smaller maps (8x8 has 4 tiles, and a width that is not a multiple of 16) and
+/// the 3-channel stem stay direct.
 public struct ConvolutionAlgorithmSelection: GraphPass {
     public init() {}
     public var name: String { "conv-algo" }
 
     static let minimumChannels = 16
-    static let minimumTiles = 64
+    static let minimumTiles = 16
 
     /// The shapes the Winograd kernel handles: what a plan may ask for (checked when it is loaded).
     public static func winogradApplies(_ c: Conv2D, input: Shape, output: Shape) -> Bool {

@@ -64,6 +64,12 @@ final class KernelReferenceTests: XCTestCase {
             (Conv2D(out: 2, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 2, bias: true), [1, 2, 1, 50]),
             (Conv2D(out: 2, kernel: (3, 3), stride: (1, 1), pad: (0, 1), dilation: (1, 1), groups: 2, bias: true), [2, 2, 5, 20]),
             (Conv2D(out: 70, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 17, 11, 13]),
+            // Maps of at most 16 pixels: output-channel panel pairs (12x16 kernel) with partial rows and a leftover panel,
+            // im2col shared by the threads; a map narrower than the kernel.
+            (Conv2D(out: 20, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 9, 4, 4]),
+            (Conv2D(out: 15, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: false), [2, 7, 3, 5]),
+            (Conv2D(out: 26, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 2, bias: true), [1, 8, 8, 8]),
+            (Conv2D(out: 13, kernel: (5, 5), stride: (1, 1), pad: (2, 2), dilation: (1, 1), groups: 1, bias: true), [1, 4, 2, 3]),
             (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 130, 1, 1]),
             (Conv2D(out: 4, kernel: (2, 3), stride: (2, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 5]),
         ]

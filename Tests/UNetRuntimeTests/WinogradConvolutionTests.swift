@@ -29,6 +29,7 @@ final class WinogradConvolutionTests: XCTestCase {
         // (input shape, output channels, pad)
         let cases: [([Int], Int, Int)] = [
             ([1, 16, 16, 16], 16, 1),    // one panel of 16 tiles
+            ([2, 20, 16, 16], 64, 1),    // 16 tiles: panel pairs through the 12x16 kernel, one panel left over, two images
             ([2, 20, 24, 48], 13, 1),    // 12 tiles per row: rows cross panels; 13 channels: a partial panel
             ([1, 32, 64, 256], 40, 1),   // 64 tiles per row: two panels per row
             ([1, 17, 22, 18], 8, 0),     // no padding: 20x16 output

@@ -1,5 +1,6 @@
 import Foundation
 import UNetIR
+import UNetKernelsAVX512
 
 /// Multi-head attention with its projections. Scores are formed a tile of queries at a time (two
 /// GEMMs and a softmax per tile), so no more than a tile of the score matrix exists per thread.
@@ -57,6 +58,11 @@ enum AttentionKernel {
                        c: scores, ldc: keys, bias: .none, accumulate: false, scratch: scratch)
             for r in 0..<rows {
                 let row = scores + r * keys
+                defer { if let pd { (pd + ((b * heads + h) * tokens + t0 + r) * keys).update(from: row, count: keys) } }
+                if GEMM.avx512 {
+                    SoftmaxAVX512.row(row, count: keys, scale: scale)
+                    continue
+                }
                 var maxScore = -Float.infinity
                 for j in 0..<keys { maxScore = max(maxScore, row[j] * scale) }
                 var total: Float = 0
@@ -67,7 +73,6 @@ enum AttentionKernel {
                 }
                 let inverse = 1 / total
                 for j in 0..<keys { row[j] *= inverse }
-                if let pd { (pd + ((b * heads + h) * tokens + t0 + r) * keys).update(from: row, count: keys) }
             }
             // O_tile = P V_h, written into this head's columns of the attended rows.
             GEMM.block(m0: 0, m1: rows, n0: 0, n1: headDim, k: keys, a: MatrixView(scores, rowStride: keys, columnStride: 1),

@@ -74,106 +74,172 @@ enum ConvolutionKernel {
             return
         }
         let weights = packed ?? PackedWeights(c, weight: weight, inputChannels: cin)
-        let (kh, kw) = c.kernel
         let k = weights.k
-        let mr = GEMM.mr, nr = GEMM.nr
+        let nr = GEMM.nr
         let pixels = ho * wo
-        // Enough tiles for every thread: split pixels into chunks (whole panels), then, if that is
-        // still too few (small maps deep in the UNet), split the output channels too. Every channel
-        // split repeats the tile's im2col, so a single thread gets no splits at all.
         let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
+        // Small maps deep in the UNet have too few pixel panels for every thread: their im2col is
+        // built once, shared, and the threads split the output channels.
+        let panelsN = (pixels + nr - 1) / nr
+        if n * g * panelsN < wanted && weights.panels > 1 {
+            sharedColumns(c, x: x, weights: weights, bias: bias, out: out, pool: pool, epilogue: epilogue)
+            return
+        }
+        // Enough tiles for every thread: split pixels into chunks (whole panels).
         var chunkPixels = pixelsPerTile
         // A short K (1x1 convolutions of few channels) reads one short run per input channel per
         // tile: longer runs let the prefetcher stream each channel, while the panels stay in L2.
         while chunkPixels < 1024 && 2 * chunkPixels * k * MemoryLayout<Float>.size <= 128 * 1024 { chunkPixels *= 2 }
         while chunkPixels > nr && n * g * ((pixels + chunkPixels - 1) / chunkPixels) < wanted { chunkPixels /= 2 }
         let chunks = (pixels + chunkPixels - 1) / chunkPixels
-        let mSplits = min(weights.panels, max(1, wanted / max(1, n * g * chunks)))
-        let panelsPerSplit = (weights.panels + mSplits - 1) / mSplits
-        let xd = x.data, od = out.data, bd = bias?.data, ad = weights.data
-        let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
-        pool.parallelFor(n * g * chunks * mSplits, withScratch: { tile, scratch in
-            var t = tile
-            let split = t % mSplits; t /= mSplits
-            let chunk = t % chunks; t /= chunks
-            let group = t % g
-            let batch = t / g
+        let xd = x.data, od = out.data, bd = bias?.data
+        pool.parallelFor(n * g * chunks, withScratch: { tile, scratch in
+            let chunk = tile % chunks
+            let group = (tile / chunks) % g
+            let batch = tile / (chunks * g)
             let p0 = chunk * chunkPixels
             let p1 = min(pixels, p0 + chunkPixels)
-            let width = p1 - p0
-            let panelsN = (width + nr - 1) / nr
-            let input = xd + (batch * cin + group * cinG) * h * w
-            // im2col straight into microkernel panels: packedB[panel][k][nr]. Each output row's run
-            // is copied a panel-lane stretch at a time: zero fill above/below the input, a plain copy
-            // where the tap is inside the row (stride 1), element by element only at the edges.
-            let packedB = scratch.region(1, count: panelsN * k * nr)
-            let panelJump = k * nr - nr
-            var kIndex = 0
-            for ci in 0..<cinG {
-                let plane = input + ci * h * w
-                for i in 0..<kh {
-                    for j in 0..<kw {
-                        var dst = packedB + kIndex * nr
-                        var lane = 0
-                        var oy = p0 / wo, ox = p0 % wo
-                        var q = 0
-                        while q < width {
-                            let run = min(wo - ox, width - q)
-                            let iy = oy * sy - py + i * dy
-                            var ix = ox * sx - px + j * dx
-                            var remaining = run
-                            while remaining > 0 {
-                                let n = min(nr - lane, remaining)
-                                if iy < 0 || iy >= h {
-                                    dst.update(repeating: 0, count: n)
-                                } else if sx == 1 && ix >= 0 && ix + n <= w {
-                                    copyRun(dst, plane + iy * w + ix, n)
-                                } else {
-                                    let row = plane + iy * w
-                                    var x = ix
-                                    for e in 0..<n {
-                                        dst[e] = (x >= 0 && x < w) ? row[x] : 0
-                                        x += sx
-                                    }
-                                }
-                                ix += n * sx
-                                remaining -= n
-                                lane += n
-                                dst += n
-                                if lane == nr {
-                                    lane = 0
-                                    dst += panelJump
-                                }
-                            }
-                            q += run
-                            ox += run
-                            if ox == wo { ox = 0; oy += 1 }
-                        }
-                        if lane != 0 { dst.update(repeating: 0, count: nr - lane) }
-                        kIndex += 1
-                    }
-                }
-            }
-            let output = od + (batch * cout + group * coutG) * pixels
-            let firstPanel = split * panelsPerSplit
-            let lastPanel = min(weights.panels, firstPanel + panelsPerSplit)
-            guard firstPanel < lastPanel else { return }
-            for panel in firstPanel..<lastPanel {
-                let row0 = panel * mr
-                let rows = min(mr, coutG - row0)
-                let a = ad + (group * weights.panels + panel) * k * mr
-                for pn in 0..<panelsN {
-                    let col0 = p0 + pn * nr
-                    GEMM.microkernel(k: k, a: a, b: packedB + pn * k * nr, c: output + row0 * pixels + col0, ldc: pixels,
-                                     rows: rows, cols: min(nr, p1 - col0), rowBias: bd.map { UnsafePointer($0 + group * coutG + row0) })
-                }
-            }
+            let packedB = scratch.region(1, count: (p1 - p0 + nr - 1) / nr * k * nr)
+            im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: 0..<cinG, pixels: p0..<p1, k: k, into: packedB)
+            multiplyPanels(weights, group: group, panels: 0..<weights.panels, b: packedB, pixels: p0..<p1, out: od + (batch * cout + group * coutG) * pixels,
+                           ldc: pixels, outputChannels: coutG, bias: bd.map { UnsafePointer($0 + group * coutG) })
             if let e = epilogue {
-                EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch,
-                                     channelRange: (group * coutG + firstPanel * mr)..<(group * coutG + min(coutG, lastPanel * mr)),
+                EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch, channelRange: (group * coutG)..<((group + 1) * coutG),
                                      pixelRange: p0..<p1)
             }
         })
+    }
+
+    /// The im2col of the whole map is built once (the threads split its input channels), then the
+    /// threads split the output channels. Splitting the output channels of per-tile im2cols instead
+    /// would build each im2col once per split.
+    static func sharedColumns(_ c: Conv2D, x: Tensor, weights: PackedWeights, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?) {
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
+        let g = c.groups, cinG = cin / g, coutG = cout / g
+        let k = weights.k, nr = GEMM.nr, mr = GEMM.mr
+        let pixels = ho * wo
+        let columnsSize = (pixels + nr - 1) / nr * k * nr
+        // The caller's scratch: tiles only use regions below 6, and the caller runs this step's tiles itself.
+        let columns = pool.scratch[0].region(6, count: n * g * columnsSize)
+        let xd = x.data, od = out.data, bd = bias?.data
+        let parts = 4 * pool.threads
+        let channelsPerPart = (cinG + parts - 1) / parts
+        pool.parallelFor(n * g * parts) { tile in
+            let part = tile % parts, image = tile / parts
+            let (batch, group) = (image / g, image % g)
+            let first = part * channelsPerPart, last = min(cinG, first + channelsPerPart)
+            guard first < last else { return }
+            im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: first..<last, pixels: 0..<pixels, k: k,
+                   into: columns + image * columnsSize)
+        }
+        // Whole panel pairs per split, for the 12x16 kernel of maps of at most 16 pixels.
+        var panelsPerSplit = max(1, (weights.panels + parts - 1) / parts)
+        panelsPerSplit += panelsPerSplit & 1
+        let splits = (weights.panels + panelsPerSplit - 1) / panelsPerSplit
+        pool.parallelFor(n * g * splits) { tile in
+            let split = tile % splits, image = tile / splits
+            let (batch, group) = (image / g, image % g)
+            let panels = (split * panelsPerSplit)..<min(weights.panels, (split + 1) * panelsPerSplit)
+            multiplyPanels(weights, group: group, panels: panels, b: columns + image * columnsSize, pixels: 0..<pixels,
+                           out: od + (batch * cout + group * coutG) * pixels, ldc: pixels, outputChannels: coutG,
+                           bias: bd.map { UnsafePointer($0 + group * coutG) })
+            if let e = epilogue {
+                let channels = (group * coutG + panels.lowerBound * mr)..<(group * coutG + min(coutG, panels.upperBound * mr))
+                EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch, channelRange: channels, pixelRange: 0..<pixels)
+            }
+        }
+    }
+
+    /// Rows `channels` (times the kernel's taps) of the im2col of output pixels `pixels`, written straight
+    /// into microkernel panels `[panel][k][nr]`. Each output row's run is copied a panel-lane stretch
+    /// at a time: zero fill above/below the input and past its edges, a plain copy where the tap is
+    /// inside the row (stride 1), element by element only for strided taps at the edges.
+    static func im2col(_ c: Conv2D, input: UnsafePointer<Float>, h: Int, w: Int, wo: Int, channels: Range<Int>, pixels: Range<Int>, k: Int,
+                       into packedB: UnsafeMutablePointer<Float>) {
+        let nr = GEMM.nr
+        let (kh, kw) = c.kernel
+        let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
+        let p0 = pixels.lowerBound, width = pixels.count
+        let panelJump = k * nr - nr
+        var kIndex = channels.lowerBound * kh * kw
+        for ci in channels {
+            let plane = input + ci * h * w
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    var dst = packedB + kIndex * nr
+                    var lane = 0
+                    var oy = p0 / wo, ox = p0 % wo
+                    var q = 0
+                    while q < width {
+                        let run = min(wo - ox, width - q)
+                        let iy = oy * sy - py + i * dy
+                        var ix = ox * sx - px + j * dx
+                        var remaining = run
+                        while remaining > 0 {
+                            let n = min(nr - lane, remaining)
+                            if iy < 0 || iy >= h {
+                                dst.update(repeating: 0, count: n)
+                            } else if sx == 1 {
+                                // Zeros left and right of the input row, a copy of what lies inside it.
+                                let lead = min(n, max(0, -ix)), inside = max(0, min(n, w - ix) - lead)
+                                if lead > 0 { dst.update(repeating: 0, count: lead) }
+                                if inside > 0 { copyRun(dst + lead, plane + iy * w + ix + lead, inside) }
+                                if lead + inside < n { (dst + lead + inside).update(repeating: 0, count: n - lead - inside) }
+                            } else {
+                                let row = plane + iy * w
+                                var x = ix
+                                for e in 0..<n {
+                                    dst[e] = (x >= 0 && x < w) ? row[x] : 0
+                                    x += sx
+                                }
+                            }
+                            ix += n * sx
+                            remaining -= n
+                            lane += n
+                            dst += n
+                            if lane == nr {
+                                lane = 0
+                                dst += panelJump
+                            }
+                        }
+                        q += run
+                        ox += run
+                        if ox == wo { ox = 0; oy += 1 }
+                    }
+                    if lane != 0 { dst.update(repeating: 0, count: nr - lane) }
+                    kIndex += 1
+                }
+            }
+        }
+    }
+
+    /// `out[row, p] = sum_k A[row, k] B[k, p] + bias[row]` for the rows of A panels `panels` of one
+    /// group and pixels `pixels` (B holds their im2col panels); `out` is the group's first row.
+    @inline(__always)
+    static func multiplyPanels(_ weights: PackedWeights, group: Int, panels: Range<Int>, b packedB: UnsafePointer<Float>, pixels: Range<Int>,
+                               out: UnsafeMutablePointer<Float>, ldc: Int, outputChannels: Int, bias: UnsafePointer<Float>?) {
+        let k = weights.k, mr = GEMM.mr, nr = GEMM.nr
+        let p0 = pixels.lowerBound, width = pixels.count
+        let panelsN = (width + nr - 1) / nr
+        var panel = panels.lowerBound
+        while panel < panels.upperBound {
+            let row0 = panel * mr
+            let a = weights.data + (group * weights.panels + panel) * k * mr
+            let rowBias = bias.map { $0 + row0 }
+            if GEMM.avx512 && width <= Microkernel12x16AVX512.columns && panel + 1 < panels.upperBound {
+                Microkernel12x16AVX512.run(k: k, a: a, a2: a + k * mr, b: packedB, ldb: nr, c: out + row0 * ldc + p0, ldc: ldc,
+                                           rows: min(2 * mr, outputChannels - row0), cols: width, rowBias: rowBias)
+                panel += 2
+                continue
+            }
+            for pn in 0..<panelsN {
+                let col0 = p0 + pn * nr
+                GEMM.microkernel(k: k, a: a, b: packedB + pn * k * nr, c: out + row0 * ldc + col0, ldc: ldc,
+                                 rows: min(mr, outputChannels - row0), cols: min(nr, pixels.upperBound - col0), rowBias: rowBias)
+            }
+            panel += 1
+        }
     }
 
     /// Copies a run of at most one panel row (`nr` floats): straight-line vector moves, because a

@@ -62,105 +62,175 @@ enum WinogradConvolution {
         }
     }
 
+    /// The tiling of one convolution: work tiles are runs of whole tile rows of one image.
+    struct Tiling {
+        let n, cin, h, w, cout, ho, wo, py, px: Int
+        let tileColumns, tileRows, rowsPerTile, rowTiles: Int
+        /// Column-transformed rows: 4 per tile and the 2 columns past the last tile, padded for the
+        /// 16-wide reads of the last group.
+        var tStride: Int { 4 * tileColumns + 16 }
+        /// Floats of transformed input per input channel and panel of tiles.
+        var vStride: Int { cin * tilesPerPanel }
+
+        init(_ c: Conv2D, x: Tensor, out: Tensor) {
+            (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
+            (py, px) = c.pad
+            // Tile columns come in groups of four (output width a multiple of 16), so 16 lanes of tiles
+            // are four groups of four, each group inside one tile row.
+            tileColumns = wo / 4
+            tileRows = ho / 4
+            // About one panel of tiles per work tile, in whole tile rows.
+            rowsPerTile = max(1, min(tileRows, tilesPerPanel / tileColumns))
+            rowTiles = (tileRows + rowsPerTile - 1) / rowsPerTile
+        }
+
+        func tileRowRange(_ rowTile: Int) -> Range<Int> { (rowTile * rowsPerTile)..<min(tileRows, (rowTile + 1) * rowsPerTile) }
+        func tiles(_ rows: Range<Int>) -> Int { rows.count * tileColumns }
+        /// Floats of transformed input for a work tile: `[panel][position][cin][nr]`.
+        func vCount(_ rows: Range<Int>) -> Int { (tiles(rows) + tilesPerPanel - 1) / tilesPerPanel * positions * vStride }
+    }
+
     static func conv2d(_ c: Conv2D, x: Tensor, weights: TransformedWeights, bias: Tensor?, out: Tensor, pool: ThreadPool,
                        epilogue: EpilogueContext?) {
-        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
-        let (py, px) = c.pad
-        // Tile columns come in groups of four (output width a multiple of 16), so 16 lanes of tiles
-        // are four groups of four, each group inside one tile row.
-        let tileColumns = wo / 4, tileRows = ho / 4
-        let pixels = ho * wo
-        let mr = GEMM.mr, nr = tilesPerPanel
-        // About one panel of tiles per work tile, in whole tile rows; with several threads and too few
-        // row tiles to share, output channels are split too (each part transforms the input again).
-        let rowsPerTile = max(1, min(tileRows, nr / tileColumns))
-        let rowTiles = (tileRows + rowsPerTile - 1) / rowsPerTile
-        let splits = pool.threads == 1 ? 1 : min(weights.panels, max(1, (2 * pool.threads + n * rowTiles - 1) / (n * rowTiles)))
-        let panelsPerSplit = (weights.panels + splits - 1) / splits
-        // Column-transformed rows: 4 per tile and the 2 columns past the last tile, padded for the
-        // 16-wide reads of the last group.
-        let tStride = 4 * tileColumns + 16
-        let xd = x.data, od = out.data, bd = bias?.data, ud = weights.data
-        let panelStride = weights.panels * cin * mr
-        pool.parallelFor(n * rowTiles * splits, withScratch: { tile, scratch in
-            let split = tile % splits
-            let rowTile = (tile / splits) % rowTiles
-            let batch = tile / (splits * rowTiles)
-            let firstPanel = split * panelsPerSplit
-            let lastPanel = min(weights.panels, firstPanel + panelsPerSplit)
-            guard firstPanel < lastPanel else { return }
-            let firstChannel = firstPanel * mr, channels = min(cout, lastPanel * mr) - firstChannel
-            let tr0 = rowTile * rowsPerTile, tr1 = min(tileRows, tr0 + rowsPerTile)
-            let tiles = (tr1 - tr0) * tileColumns
-            let panels = (tiles + nr - 1) / nr
-            let blocks = (tiles + 15) / 16
-            // v: [panel][position][cin][nr]; t: six transformed rows per tile row; m: [position][channel][nr].
-            let vStride = cin * nr
-            let v = scratch.region(2, count: panels * positions * vStride)
-            let t = scratch.region(3, count: (tr1 - tr0) * 6 * tStride)
-            let zeros = scratch.region(4, count: w)
-            zeros.initialize(repeating: 0, count: w)
-            let mStride = channels * nr
-            let m = scratch.region(5, count: positions * mStride)
-            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { rowPointers in
-                guard let rows = rowPointers.baseAddress else { return }
-                for ci in 0..<cin {
-                    let plane = xd + (batch * cin + ci) * h * w
-                    for tr in tr0..<tr1 {
-                        for k in 0..<6 {
-                            let y = 4 * tr - py + k
-                            rows[k] = y >= 0 && y < h ? UnsafePointer(plane + y * w) : UnsafePointer(zeros)
-                        }
-                        WinogradF4x4AVX512.columnTransform(rows: UnsafePointer(rows), w: w, x0: -px, width: tStride,
-                                                           t: t + (tr - tr0) * 6 * tStride)
-                    }
-                    for block in 0..<blocks {
-                        // Four groups of four tiles; a missing group (past the last tile) repeats the first.
-                        for q in 0..<4 {
-                            let index = min(16 * block + 4 * q, tiles - 4)
-                            rows[q] = UnsafePointer(t + (index / tileColumns) * 6 * tStride + 4 * (index % tileColumns))
-                        }
-                        let first = 16 * block
-                        WinogradF4x4AVX512.inputTransform16(t: UnsafePointer(rows), rowStride: tStride,
-                                                            v: v + (first / nr) * positions * vStride + ci * nr + first % nr, stride: vStride)
-                    }
-                }
-            }
-            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 4) { outPointers in
-                guard let outputs = outPointers.baseAddress else { return }
-                for p in 0..<panels {
-                    let columns = min(nr, tiles - p * nr)
-                    for position in 0..<positions {
-                        for panel in firstPanel..<lastPanel {
-                            GEMM.microkernel(k: cin, a: ud + position * panelStride + panel * cin * mr,
-                                             b: v + (p * positions + position) * vStride,
-                                             c: m + position * mStride + (panel - firstPanel) * mr * nr, ldc: nr,
-                                             rows: min(mr, cout - panel * mr), cols: columns, rowBias: nil)
-                        }
-                    }
-                    for cc in 0..<channels {
-                        let co = firstChannel + cc
-                        let plane = od + (batch * cout + co) * pixels
-                        let b = bd?[co] ?? 0
-                        var first = p * nr
-                        while first < p * nr + columns {
-                            let groups = min(4, (tiles - first) / 4)
-                            for q in 0..<groups {
-                                let index = first + 4 * q
-                                outputs[q] = plane + 4 * (tr0 + index / tileColumns) * wo + 4 * (index % tileColumns)
-                            }
-                            WinogradF4x4AVX512.outputTransform16(m: m + cc * nr + first - p * nr, stride: mStride, bias: b,
-                                                                 out: UnsafePointer(outputs), groups: groups, ldo: wo)
-                            first += 16
-                        }
-                    }
-                }
-            }
-            if let e = epilogue {
-                EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch,
-                                     channelRange: firstChannel..<(firstChannel + channels), pixelRange: (4 * tr0 * wo)..<(4 * tr1 * wo))
-            }
+        let t = Tiling(c, x: x, out: out)
+        let xd = x.data, od = out.data, bd = bias?.data
+        let workTiles = t.n * t.rowTiles
+        if pool.threads == 1 || workTiles >= 2 * pool.threads || weights.panels == 1 {
+            pool.parallelFor(workTiles, withScratch: { tile, scratch in
+                let batch = tile / t.rowTiles, rows = t.tileRowRange(tile % t.rowTiles)
+                let v = scratch.region(2, count: t.vCount(rows))
+                transformInput(t, x: xd, batch: batch, tileRows: rows, channels: 0..<t.cin, v: v, scratch: scratch)
+                multiply(t, weights: weights, bias: bd, v: v, batch: batch, tileRows: rows, panels: 0..<weights.panels, out: od,
+                         epilogue: epilogue, scratch: scratch)
+            })
+            return
+        }
+        // Too few row tiles for the threads (small maps): the input is transformed once, the threads
+        // sharing its channels, then they split the output channels. The caller's scratch holds it:
+        // tiles only use regions below 7.
+        let vImage = t.vCount(t.tileRowRange(0))
+        let shared = pool.scratch[0].region(7, count: workTiles * vImage)
+        let parts = 2 * pool.threads
+        let channelsPerPart = (t.cin + parts - 1) / parts
+        pool.parallelFor(workTiles * parts, withScratch: { tile, scratch in
+            let part = tile % parts, workTile = tile / parts
+            let first = part * channelsPerPart, last = min(t.cin, first + channelsPerPart)
+            guard first < last else { return }
+            let channels = first..<last
+            transformInput(t, x: xd, batch: workTile / t.rowTiles, tileRows: t.tileRowRange(workTile % t.rowTiles), channels: channels,
+                           v: shared + workTile * vImage, scratch: scratch)
         })
+        // Whole panel pairs per split, for the 12x16 kernel of up to 16 tiles.
+        var panelsPerSplit = max(1, (weights.panels + parts - 1) / parts)
+        panelsPerSplit += panelsPerSplit & 1
+        let splits = (weights.panels + panelsPerSplit - 1) / panelsPerSplit
+        pool.parallelFor(workTiles * splits, withScratch: { tile, scratch in
+            let split = tile % splits, workTile = tile / splits
+            multiply(t, weights: weights, bias: bd, v: shared + workTile * vImage, batch: workTile / t.rowTiles,
+                     tileRows: t.tileRowRange(workTile % t.rowTiles),
+                     panels: (split * panelsPerSplit)..<min(weights.panels, (split + 1) * panelsPerSplit), out: od, epilogue: epilogue, scratch: scratch)
+        })
+    }
+
+    /// Input patches of tile rows `tileRows` of one image, input channels `channels`, into GEMM
+    /// panels `v` (`[panel][position][cin][nr]`, 16 tiles at a time).
+    static func transformInput(_ t: Tiling, x xd: UnsafePointer<Float>, batch: Int, tileRows: Range<Int>, channels: Range<Int>,
+                               v: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let nr = tilesPerPanel, tStride = t.tStride, vStride = t.vStride
+        let (tr0, tr1) = (tileRows.lowerBound, tileRows.upperBound)
+        let tiles = t.tiles(tileRows)
+        let blocks = (tiles + 15) / 16
+        // Six transformed rows per tile row.
+        let rowsT = scratch.region(3, count: tileRows.count * 6 * tStride)
+        let zeros = scratch.region(4, count: t.w)
+        zeros.initialize(repeating: 0, count: t.w)
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { rowPointers in
+            guard let rows = rowPointers.baseAddress else { return }
+            for ci in channels {
+                let plane = xd + (batch * t.cin + ci) * t.h * t.w
+                for tr in tr0..<tr1 {
+                    for k in 0..<6 {
+                        let y = 4 * tr - t.py + k
+                        rows[k] = y >= 0 && y < t.h ? UnsafePointer(plane + y * t.w) : UnsafePointer(zeros)
+                    }
+                    WinogradF4x4AVX512.columnTransform(rows: UnsafePointer(rows), w: t.w, x0: -t.px, width: tStride,
+                                                       t: rowsT + (tr - tr0) * 6 * tStride)
+                }
+                for block in 0..<blocks {
+                    // Four groups of four tiles; a missing group (past the last tile) repeats the first.
+                    for q in 0..<4 {
+                        let index = min(16 * block + 4 * q, tiles - 4)
+                        rows[q] = UnsafePointer(rowsT + (index / t.tileColumns) * 6 * tStride + 4 * (index % t.tileColumns))
+                    }
+                    let first = 16 * block
+                    WinogradF4x4AVX512.inputTransform16(t: UnsafePointer(rows), rowStride: tStride,
+                                                        v: v + (first / nr) * positions * vStride + ci * nr + first % nr, stride: vStride)
+                }
+            }
+        }
+    }
+
+    /// The 36 products of filter panels `panels` with the transformed input `v` of tile rows
+    /// `tileRows`, the output transform into whole output rows (so the epilogue and the statistics
+    /// blocks see a contiguous pixel range), and the epilogue.
+    static func multiply(_ t: Tiling, weights: TransformedWeights, bias bd: UnsafePointer<Float>?, v: UnsafePointer<Float>, batch: Int,
+                         tileRows: Range<Int>, panels weightPanels: Range<Int>, out od: UnsafeMutablePointer<Float>,
+                         epilogue: EpilogueContext?, scratch: Scratch) {
+        guard !weightPanels.isEmpty else { return }
+        let mr = GEMM.mr, nr = tilesPerPanel, cin = t.cin, cout = t.cout, wo = t.wo, vStride = t.vStride
+        let (firstPanel, lastPanel) = (weightPanels.lowerBound, weightPanels.upperBound)
+        let firstChannel = firstPanel * mr, channels = min(cout, lastPanel * mr) - firstChannel
+        let tr0 = tileRows.lowerBound
+        let tiles = t.tiles(tileRows)
+        let panels = (tiles + nr - 1) / nr
+        let pixels = t.ho * wo
+        let ud = weights.data
+        let panelStride = weights.panels * cin * mr
+        // m: [position][channel][nr].
+        let mStride = channels * nr
+        let m = scratch.region(5, count: positions * mStride)
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 4) { outPointers in
+            guard let outputs = outPointers.baseAddress else { return }
+            for p in 0..<panels {
+                let columns = min(nr, tiles - p * nr)
+                for position in 0..<positions {
+                    let b = v + (p * positions + position) * vStride
+                    var panel = firstPanel
+                    while panel < lastPanel {
+                        let a = ud + position * panelStride + panel * cin * mr
+                        let c = m + position * mStride + (panel - firstPanel) * mr * nr
+                        if columns <= Microkernel12x16AVX512.columns && panel + 1 < lastPanel {
+                            Microkernel12x16AVX512.run(k: cin, a: a, a2: a + cin * mr, b: b, ldb: nr, c: c, ldc: nr,
+                                                       rows: min(2 * mr, cout - panel * mr), cols: columns, rowBias: nil)
+                            panel += 2
+                        } else {
+                            GEMM.microkernel(k: cin, a: a, b: b, c: c, ldc: nr, rows: min(mr, cout - panel * mr), cols: columns, rowBias: nil)
+                            panel += 1
+                        }
+                    }
+                }
+                for cc in 0..<channels {
+                    let co = firstChannel + cc
+                    let plane = od + (batch * cout + co) * pixels
+                    let b = bd?[co] ?? 0
+                    var first = p * nr
+                    while first < p * nr + columns {
+                        let groups = min(4, (tiles - first) / 4)
+                        for q in 0..<groups {
+                            let index = first + 4 * q
+                            outputs[q] = plane + 4 * (tr0 + index / t.tileColumns) * wo + 4 * (index % t.tileColumns)
+                        }
+                        WinogradF4x4AVX512.outputTransform16(m: m + cc * nr + first - p * nr, stride: mStride, bias: b,
+                                                             out: UnsafePointer(outputs), groups: groups, ldo: wo)
+                        first += 16
+                    }
+                }
+            }
+        }
+        if let e = epilogue {
+            EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch,
+                                 channelRange: firstChannel..<(firstChannel + channels), pixelRange: (4 * tr0 * wo)..<(4 * tileRows.upperBound * wo))
+        }
     }
 }
