@@ -70,6 +70,9 @@ final class KernelReferenceTests: XCTestCase {
             (Conv2D(out: 15, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: false), [2, 7, 3, 5]),
             (Conv2D(out: 26, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 2, bias: true), [1, 8, 8, 8]),
             (Conv2D(out: 13, kernel: (5, 5), stride: (1, 1), pad: (2, 2), dilation: (1, 1), groups: 1, bias: true), [1, 4, 2, 3]),
+            // Rows of at least a panel: the run-by-run im2col (stride 1 and 2, runs crossing panels and edges).
+            (Conv2D(out: 7, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 40]),
+            (Conv2D(out: 5, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 2, 6, 70]),
             (Conv2D(out: 3, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 130, 1, 1]),
             (Conv2D(out: 4, kernel: (2, 3), stride: (2, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 5]),
         ]

@@ -161,6 +161,39 @@ enum ConvolutionKernel {
         let (kh, kw) = c.kernel
         let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
         let p0 = pixels.lowerBound, width = pixels.count
+        let taps = kh * kw, panels = (width + nr - 1) / nr
+        if wo < nr && taps * panels * nr <= 1 << 14 {
+            // Rows shorter than a panel (maps deep in the UNet): per-run bookkeeping would cost more
+            // than the copy, so a table gives each tap's source offset per pixel (-1: padding).
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: taps * panels * nr) { table in
+                var entry = 0
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        for q in 0..<(panels * nr) {
+                            let p = p0 + q
+                            let iy = p / wo * sy - py + i * dy, ix = p % wo * sx - px + j * dx
+                            table[entry] = q < width && iy >= 0 && iy < h && ix >= 0 && ix < w ? Int32(iy * w + ix) : -1
+                            entry += 1
+                        }
+                    }
+                }
+                for ci in channels {
+                    let plane = input + ci * h * w
+                    for t in 0..<taps {
+                        let kIndex = ci * taps + t
+                        for pn in 0..<panels {
+                            let dst = packedB + pn * k * nr + kIndex * nr
+                            let offsets = (t * panels + pn) * nr
+                            for lane in 0..<nr {
+                                let offset = Int(table[offsets + lane])
+                                dst[lane] = offset >= 0 ? plane[offset] : 0
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
         let panelJump = k * nr - nr
         var kIndex = channels.lowerBound * kh * kw
         for ci in channels {

@@ -7,9 +7,41 @@ enum DenseKernel {
         let inner = x.shape[x.shape.count - 1]
         let outer = x.count / inner
         let units = out.shape[out.shape.count - 1]
+        if outer <= 4 {
+            // A few rows (a time embedding's projections): packing the whole weight matrix for the
+            // GEMM would cost more than reading it once, so each output is one dot product.
+            let xd = x.data, wd = weight.data, od = out.data, bd = bias?.data
+            let unitsPerTile = 64
+            pool.parallelFor((units + unitsPerTile - 1) / unitsPerTile) { tile in
+                for o in (tile * unitsPerTile)..<min(units, (tile + 1) * unitsPerTile) {
+                    for r in 0..<outer {
+                        od[r * units + o] = dot(xd + r * inner, wd + o * inner, count: inner) + (bd?[o] ?? 0)
+                    }
+                }
+            }
+            return
+        }
         GEMM.multiply(m: outer, n: units, k: inner, a: MatrixView(x.data, rowStride: inner, columnStride: 1),
                       b: MatrixView(weight.data, rowStride: 1, columnStride: inner), c: out.data, ldc: units,
                       bias: bias.map { .perColumn(UnsafePointer($0.data)) } ?? .none, pool: pool)
+    }
+
+    /// `sum_i a[i] b[i]` in 16 lanes, then across them in a fixed order.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        var lanes = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= count {
+            lanes += ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
+        var total = lanes.sum()
+        while i < count {
+            total += a[i] * b[i]
+            i += 1
+        }
+        return total
     }
 
     static func matmul(a: Tensor, b: Tensor, transposeB: Bool, out: Tensor, pool: ThreadPool) {
