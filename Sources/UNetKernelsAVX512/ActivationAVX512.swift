@@ -6,7 +6,10 @@ public enum ActivationAVX512 {
     /// clamped to the range where the result is a normal float.
     @inline(__always)
     static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let xc = pointwiseMax(pointwiseMin(x, SIMD16(repeating: 88.3)), SIMD16(repeating: -87.3))
+        // Compare-and-blend: the generic `pointwiseMin`/`pointwiseMax` compile to a per-lane loop.
+        var xc = x
+        xc.replace(with: SIMD16(repeating: 88.3), where: xc .> 88.3)
+        xc.replace(with: SIMD16(repeating: -87.3), where: xc .< -87.3)
         let n = (xc * 1.442_695_04).rounded(.toNearestOrEven)
         var r = xc - n * 0.693_145_751_953_125
         r = r - n * 1.428_606_765_330_187e-06
@@ -43,6 +46,27 @@ public enum ActivationAVX512 {
             for k in 0..<(count - i) { v[k] = row[i + k] }
             v = silu(v)
             for k in 0..<(count - i) { row[i + k] = v[k] }
+        }
+    }
+
+    /// `row[i] = min(max(row[i], lower), upper)` for `i < count` (ReLU, ReLU6); NaN stays NaN, as
+    /// with the scalar `min(max(x, 0), 6)`.
+    @inline(never)
+    public static func clamp(_ row: UnsafeMutablePointer<Float>, count: Int, lower: Float, upper: Float) {
+        let raw = UnsafeMutableRawPointer(row)
+        let lo = SIMD16<Float>(repeating: lower), hi = SIMD16<Float>(repeating: upper)
+        var i = 0
+        while i + 16 <= count {
+            // Compare-and-blend: the generic `pointwiseMin`/`pointwiseMax` compile to a per-lane loop.
+            var v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            v.replace(with: lo, where: v .< lo)
+            v.replace(with: hi, where: hi .< v)
+            raw.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count {
+            row[i] = Swift.min(Swift.max(row[i], lower), upper)
+            i += 1
         }
     }
 

@@ -13,7 +13,8 @@ public enum SoftmaxAVX512 {
         var maxima = SIMD16<Float>(repeating: -.infinity)
         var i = 0
         while i < full {
-            maxima = pointwiseMax(maxima, raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            maxima.replace(with: v, where: maxima .< v)
             i += 16
         }
         var largest = maxima.max()

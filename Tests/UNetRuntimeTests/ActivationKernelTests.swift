@@ -22,4 +22,20 @@ final class ActivationKernelTests: XCTestCase {
         }
         XCTAssertLessThan(worst, 1e-6, "worst relative error \(worst)")
     }
+
+    func testReLUAndReLU6KeepNaNAndClampEverythingElse() {
+        let values: [Float] = [-.infinity, -7, -0.5, -0, 0, 0.25, 5.99, 6, 6.01, 1e30, .infinity, .nan] + (0..<21).map { Float($0) * 0.7 - 4 }
+        for (op, upper) in [(UnaryOp.relu, Float.infinity), (.relu6, 6)] {
+            // Offsets 0 and 3: full vectors and a misaligned tail.
+            for offset in [0, 3] {
+                var row = values
+                row.withUnsafeMutableBufferPointer { EpilogueKernel.unary(op, $0.baseAddress!, offset..<values.count) }
+                for (i, (x, y)) in zip(values, row).enumerated() {
+                    if i < offset { XCTAssertEqual(y.bitPattern, x.bitPattern); continue }
+                    if x.isNaN { XCTAssertTrue(y.isNaN, "\(op)(nan)"); continue }
+                    XCTAssertEqual(y, min(max(x, 0), upper), "\(op)(\(x))")
+                }
+            }
+        }
+    }
 }

@@ -46,8 +46,13 @@ enum EpilogueKernel {
     static func unary(_ u: UnaryOp, _ row: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
         switch u {
         case .identity: break
-        case .relu: for p in range { row[p] = max(row[p], 0) }
-        case .relu6: for p in range { row[p] = min(max(row[p], 0), 6) }
+        case .relu, .relu6:
+            let upper: Float = u == .relu ? .infinity : 6
+            if GEMM.avx512 {
+                ActivationAVX512.clamp(row + range.lowerBound, count: range.count, lower: 0, upper: upper)
+            } else {
+                for p in range { row[p] = min(max(row[p], 0), upper) }
+            }
         case .leakyRelu(let slope):
             let s = Float(slope)
             for p in range where row[p] < 0 { row[p] *= s }
