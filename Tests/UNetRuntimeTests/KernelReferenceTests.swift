@@ -164,8 +164,17 @@ final class KernelReferenceTests: XCTestCase {
         }
         let nearest = Tensor(shape: [1, 2, 6, 10])
         ResamplingKernel.upsample(Upsample(mode: .nearest, target: .scale(2, 2), alignCorners: false), x: x, out: nearest, pool: pool)
-        XCTAssertEqual(nearest[0], x[0])
-        XCTAssertEqual(nearest[6 * 10 + 10 + 3], x[15 + 1])
+        // Every pixel, for the 2x fast path and the general index path (3x, and a size that is not a multiple).
+        for (oh, ow) in [(6, 10), (9, 15), (7, 8)] {
+            let up = Tensor(shape: [1, 2, oh, ow])
+            let target: Upsample.Target = oh == 7 ? .size(7, 8) : .scale(oh / 3, ow / 5)
+            ResamplingKernel.upsample(Upsample(mode: .nearest, target: target, alignCorners: false), x: x, out: up, pool: pool)
+            for c in 0..<2 { for oy in 0..<oh { for ox in 0..<ow {
+                let sy = min(Int(Float(oy) * (oh == 7 ? 3 / 7 : 1 / Float(oh / 3))), 2)
+                let sx = min(Int(Float(ox) * (oh == 7 ? 5 / 8 : 1 / Float(ow / 5))), 4)
+                XCTAssertEqual(up[(c * oh + oy) * ow + ox], x[(c * 3 + sy) * 5 + sx], "\(oh)x\(ow) at \(c), \(oy), \(ox)")
+            } } }
+        }
     }
 
     func testAttentionAgainstNaive() {

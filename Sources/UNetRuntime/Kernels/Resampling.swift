@@ -77,8 +77,22 @@ enum ResamplingKernel {
         case .nearest:
             let ys = (0..<ho).map { min(Int((Float($0) * sy).rounded(.down)), h - 1) }
             let xs = (0..<wo).map { min(Int((Float($0) * sx).rounded(.down)), w - 1) }
+            let doubling = ho == 2 * h && wo == 2 * w && ys.enumerated().allSatisfy { $0.element == $0.offset / 2 }
+                && xs.enumerated().allSatisfy { $0.element == $0.offset / 2 }
             pool.parallelFor(x.shape[0] * x.shape[1]) { plane in
                 let src = xd + plane * h * w, dst = od + plane * ho * wo
+                if doubling {
+                    // 2x (decoders): each input row written twice side by side, then the output row copied.
+                    for iy in 0..<h {
+                        let row = src + iy * w, out = dst + 2 * iy * wo
+                        for ix in 0..<w {
+                            out[2 * ix] = row[ix]
+                            out[2 * ix + 1] = row[ix]
+                        }
+                        (out + wo).update(from: out, count: wo)
+                    }
+                    return
+                }
                 for oy in 0..<ho {
                     let row = src + ys[oy] * w
                     for ox in 0..<wo { dst[oy * wo + ox] = row[xs[ox]] }
