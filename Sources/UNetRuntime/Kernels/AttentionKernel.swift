@@ -43,6 +43,27 @@ enum AttentionKernel {
         let heads = a.heads
         let qd = q.data, kd = k.data, vd = v.data, ad = attended.data
         let pd = probabilities?.data
+        // Every query tile of a head multiplies by the same K_hᵀ and V_h: packed into GEMM panels once.
+        let nr = GEMM.nr
+        let keyPanels = (keys + nr - 1) / nr, valuePanels = (headDim + nr - 1) / nr
+        let kSize = keyPanels * nr * max(headDim, 1), vSize = valuePanels * nr * max(keys, 1)
+        let packedK = Tensor(shape: [batch * heads * kSize]), packedV = Tensor(shape: [batch * heads * vSize])
+        let pk = packedK.data, pv = packedV.data
+        pool.parallelFor(batch * heads * (keyPanels + valuePanels)) { task in
+            let panel = task % (keyPanels + valuePanels), bh = task / (keyPanels + valuePanels)
+            let (b, h) = (bh / heads, bh % heads)
+            let headOffset = h * headDim
+            if panel < keyPanels {
+                GEMM.packB(n0: panel * nr, n1: min(keys, (panel + 1) * nr), k: headDim,
+                           b: MatrixView(kd + b * keys * inner + headOffset, rowStride: 1, columnStride: inner),
+                           into: pk + bh * kSize + panel * nr * max(headDim, 1))
+            } else {
+                let p = panel - keyPanels
+                GEMM.packB(n0: p * nr, n1: min(headDim, (p + 1) * nr), k: keys,
+                           b: MatrixView(vd + b * keys * inner + headOffset, rowStride: inner, columnStride: 1),
+                           into: pv + bh * vSize + p * nr * max(keys, 1))
+            }
+        }
         pool.parallelFor(batch * heads * queryTiles, withScratch: { tile, scratch in
             let qt = tile % queryTiles
             let h = (tile / queryTiles) % heads
@@ -52,10 +73,9 @@ enum AttentionKernel {
             // Scores of this tile only: S = Q_tile K_hᵀ, [rows, keys].
             let scores = scratch.region(3, count: rows * keys)
             let headOffset = h * headDim
-            GEMM.block(m0: 0, m1: rows, n0: 0, n1: keys, k: headDim,
-                       a: MatrixView(qd + (b * tokens + t0) * inner + headOffset, rowStride: inner, columnStride: 1),
-                       b: MatrixView(kd + b * keys * inner + headOffset, rowStride: 1, columnStride: inner),
-                       c: scores, ldc: keys, bias: .none, accumulate: false, scratch: scratch)
+            GEMM.blockPackedB(m0: 0, m1: rows, n0: 0, n1: keys, k: headDim,
+                              a: MatrixView(qd + (b * tokens + t0) * inner + headOffset, rowStride: inner, columnStride: 1),
+                              packedB: pk + (b * heads + h) * kSize, c: scores, ldc: keys, bias: .none, accumulate: false, scratch: scratch)
             for r in 0..<rows {
                 let row = scores + r * keys
                 defer { if let pd { (pd + ((b * heads + h) * tokens + t0 + r) * keys).update(from: row, count: keys) } }
@@ -75,9 +95,9 @@ enum AttentionKernel {
                 for j in 0..<keys { row[j] *= inverse }
             }
             // O_tile = P V_h, written into this head's columns of the attended rows.
-            GEMM.block(m0: 0, m1: rows, n0: 0, n1: headDim, k: keys, a: MatrixView(scores, rowStride: keys, columnStride: 1),
-                       b: MatrixView(vd + b * keys * inner + headOffset, rowStride: inner, columnStride: 1),
-                       c: ad + (b * tokens + t0) * inner + headOffset, ldc: inner, bias: .none, accumulate: false, scratch: scratch)
+            GEMM.blockPackedB(m0: 0, m1: rows, n0: 0, n1: headDim, k: keys, a: MatrixView(scores, rowStride: keys, columnStride: 1),
+                              packedB: pv + (b * heads + h) * vSize, c: ad + (b * tokens + t0) * inner + headOffset, ldc: inner,
+                              bias: .none, accumulate: false, scratch: scratch)
         })
 
         for b in 0..<batch {

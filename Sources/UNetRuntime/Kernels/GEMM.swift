@@ -39,12 +39,18 @@ public enum GEMM {
     /// `C[m, n] = sum_k A[m, k] B[k, n] + bias`, with C row-major (`ldc`). Runs tiles on `pool`.
     public static func multiply(m: Int, n: Int, k: Int, a: MatrixView, b: MatrixView, c: UnsafeMutablePointer<Float>, ldc: Int,
                                 bias: Bias = .none, accumulate: Bool = false, pool: ThreadPool?) {
-        let tilesM = (m + blockM - 1) / blockM
         let tilesN = (n + blockN - 1) / blockN
+        // Every tile packs its rows of A and its columns of B: taller tiles pack B fewer times, as long
+        // as the threads still get a few tiles each and the packed rows stay in L2.
+        let wanted = pool.map { $0.threads == 1 ? 1 : 2 * $0.threads } ?? 1
+        var rowsPerTile = blockM
+        while rowsPerTile < m, tilesN * ((m + 2 * rowsPerTile - 1) / (2 * rowsPerTile)) >= wanted,
+              2 * rowsPerTile * max(k, 1) * MemoryLayout<Float>.size <= 512 * 1024 { rowsPerTile *= 2 }
+        let tilesM = (m + rowsPerTile - 1) / rowsPerTile
         let body: (Int, Scratch) -> Void = { tile, scratch in
             let tm = tile / tilesN
             let tn = tile % tilesN
-            block(m0: tm * blockM, m1: min(m, tm * blockM + blockM), n0: tn * blockN, n1: min(n, tn * blockN + blockN), k: k,
+            block(m0: tm * rowsPerTile, m1: min(m, tm * rowsPerTile + rowsPerTile), n0: tn * blockN, n1: min(n, tn * blockN + blockN), k: k,
                   a: a, b: b, c: c, ldc: ldc, bias: bias, accumulate: accumulate, scratch: scratch)
         }
         if let pool {
@@ -58,36 +64,17 @@ public enum GEMM {
     /// One tile of C, computed on the calling thread.
     static func block(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, a: MatrixView, b: MatrixView,
                              c: UnsafeMutablePointer<Float>, ldc: Int, bias: Bias, accumulate: Bool, scratch: Scratch) {
-        let rows = m1 - m0
-        let cols = n1 - n0
-        let panelsM = (rows + mr - 1) / mr
-        let panelsN = (cols + nr - 1) / nr
+        let panelsN = (n1 - n0 + nr - 1) / nr
+        let packedB = scratch.region(1, count: panelsN * nr * max(k, 1))
+        packB(n0: n0, n1: n1, k: k, b: b, into: packedB)
+        blockPackedB(m0: m0, m1: m1, n0: n0, n1: n1, k: k, a: a, packedB: packedB, c: c, ldc: ldc, bias: bias, accumulate: accumulate, scratch: scratch)
+    }
+
+    /// Columns `n0..<n1` of B as microkernel panels `[panel][k][nr]`, zero past `n1`: for operands
+    /// several tiles share, packed once.
+    static func packB(n0: Int, n1: Int, k: Int, b: MatrixView, into packedB: UnsafeMutablePointer<Float>) {
         let kk = max(k, 1)
-        let packedA = scratch.region(0, count: panelsM * mr * kk)
-        let packedB = scratch.region(1, count: panelsN * nr * kk)
-        // Each operand is packed reading along whichever of its axes is contiguous (a token-major view
-        // of a feature map, a transposed weight), so no packing loop strides through memory.
-        for p in 0..<panelsM {
-            let dst = packedA + p * mr * kk
-            let rows = max(0, min(mr, m1 - (m0 + p * mr)))
-            if a.rowStride == 1 && rows == mr {
-                let src = a.base + (m0 + p * mr)
-                for kIndex in 0..<k {
-                    let column = src + kIndex * a.columnStride
-                    for r in 0..<mr { dst[kIndex * mr + r] = column[r] }
-                }
-                continue
-            }
-            for r in 0..<mr {
-                let row = m0 + p * mr + r
-                if row < m1 {
-                    let src = a.base + row * a.rowStride
-                    for kIndex in 0..<k { dst[kIndex * mr + r] = src[kIndex * a.columnStride] }
-                } else {
-                    for kIndex in 0..<k { dst[kIndex * mr + r] = 0 }
-                }
-            }
-        }
+        let panelsN = (n1 - n0 + nr - 1) / nr
         for p in 0..<panelsN {
             let dst = packedB + p * nr * kk
             let c0 = n0 + p * nr
@@ -109,6 +96,40 @@ public enum GEMM {
                     for j in 0..<width { out[j] = src[j * b.columnStride] }
                 }
                 for j in width..<nr { out[j] = 0 }
+            }
+        }
+    }
+
+    /// One tile of C against B columns `n0..<n1` already packed by `packB` (`packedB` is their first panel).
+    static func blockPackedB(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, a: MatrixView, packedB: UnsafePointer<Float>,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, bias: Bias, accumulate: Bool, scratch: Scratch) {
+        let rows = m1 - m0
+        let cols = n1 - n0
+        let panelsM = (rows + mr - 1) / mr
+        let panelsN = (cols + nr - 1) / nr
+        let kk = max(k, 1)
+        let packedA = scratch.region(0, count: panelsM * mr * kk)
+        // Each operand is packed reading along whichever of its axes is contiguous (a token-major view
+        // of a feature map, a transposed weight), so no packing loop strides through memory.
+        for p in 0..<panelsM {
+            let dst = packedA + p * mr * kk
+            let rows = max(0, min(mr, m1 - (m0 + p * mr)))
+            if a.rowStride == 1 && rows == mr {
+                let src = a.base + (m0 + p * mr)
+                for kIndex in 0..<k {
+                    let column = src + kIndex * a.columnStride
+                    for r in 0..<mr { dst[kIndex * mr + r] = column[r] }
+                }
+                continue
+            }
+            for r in 0..<mr {
+                let row = m0 + p * mr + r
+                if row < m1 {
+                    let src = a.base + row * a.rowStride
+                    for kIndex in 0..<k { dst[kIndex * mr + r] = src[kIndex * a.columnStride] }
+                } else {
+                    for kIndex in 0..<k { dst[kIndex * mr + r] = 0 }
+                }
             }
         }
         for pm in 0..<panelsM {
