@@ -69,8 +69,10 @@ enum WinogradConvolution {
         /// Column-transformed rows: 4 per tile and the 2 columns past the last tile, padded for the
         /// 16-wide reads of the last group.
         var tStride: Int { 4 * tileColumns + 16 }
-        /// Floats of transformed input per input channel and panel of tiles.
-        var vStride: Int { cin * tilesPerPanel }
+        /// Floats between the transformed input of two positions (a panel of tiles, every input
+        /// channel). Padded by a cache line: at a multiple of 4 KB, the 36 positions of one tile
+        /// would all fall in one L1 set.
+        var vStride: Int { cin * tilesPerPanel + 16 }
 
         init(_ c: Conv2D, x: Tensor, out: Tensor) {
             (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -188,7 +190,8 @@ enum WinogradConvolution {
         let ud = weights.data
         let panelStride = weights.panels * cin * mr
         // m: [position][channel][nr].
-        let mStride = channels * nr
+        // Padded like `vStride`, for the output transform's 36 reads.
+        let mStride = channels * nr + 16
         let m = scratch.region(5, count: positions * mStride)
         withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 4) { outPointers in
             guard let outputs = outPointers.baseAddress else { return }
