@@ -414,10 +414,14 @@ enum ConvolutionKernel {
                 for ci in 0..<cinG { dst[ci * mr] = wd[(group * cinG + ci) * rows + m] }
             }
         }
-        let channelsPerTile = mr
-        let channelTiles = (coutG + channelsPerTile - 1) / channelsPerTile
         let chunk = GEMM.blockN
         let chunks = (pixels + chunk - 1) / chunk
+        // A tile packs its input chunk once for all its output channels; channels are split (in
+        // whole panels) only when there are too few chunks for the threads.
+        let channelPanels = (coutG + mr - 1) / mr
+        let splits = pool.threads == 1 ? 1 : max(1, min(channelPanels, (4 * pool.threads + n * g * chunks - 1) / (n * g * chunks)))
+        let channelsPerTile = (channelPanels + splits - 1) / splits * mr
+        let channelTiles = (coutG + channelsPerTile - 1) / channelsPerTile
         let xd = x.data, od = out.data, bd = bias?.data
         pool.parallelFor(n * g * channelTiles * chunks, withScratch: { tile, scratch in
             let p0 = (tile % chunks) * chunk, p1 = min(pixels, p0 + chunk)
