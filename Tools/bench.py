@@ -13,6 +13,10 @@ For every graph it
        OpenVINO  CPU, INFERENCE_PRECISION_HINT f32, PERFORMANCE_HINT LATENCY, INFERENCE_NUM_THREADS N
                  (skipped when the openvino package is missing),
      the peers with the same protocol: one warm-up run, then R timed runs, median;
+     all of that --rounds times (default 3), the engines taking turns, each round in fresh
+     processes: the reported median is the median of the rounds' medians (a slow spell of the
+     shared machine lands in one round of one engine instead of deciding its number), the
+     reported min the smallest time seen;
   3. reads each engine process's peak RSS (ru_maxrss from os.wait4 in a small launcher, see
      run_measured) and compares unetc's outputs with ORT's (relative L2, ||unetc - ort|| / ||ort||).
 
@@ -23,7 +27,7 @@ Prints a markdown table and, as its last line,
   worst unetc/peer ratio: R (GRAPH, N threads, PEER)
 
 Usage (Tools/bench is the wrapper: it makes the venv, then runs this with it):
-  Tools/bench [--runs N] [--quick] [--graphs classic,ddpm,...] [--threads 1,2] [--seed S]
+  Tools/bench [--runs N] [--rounds K] [--quick] [--graphs classic,ddpm,...] [--threads 1,2] [--seed S]
               [--no-build] [--unetc PATH] [--workdir DIR] [--no-openvino]
 
 Internal: `bench.py --worker ort|openvino|baseline ...` is the per-engine subprocess.
@@ -330,7 +334,8 @@ def resolve_graph(spec):
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Benchmark unetc against ONNX Runtime and OpenVINO.")
     p.add_argument("--runs", type=int, default=None, help="timed runs per engine (default 10)")
-    p.add_argument("--quick", action="store_true", help="3 timed runs (a smoke test, not a measurement)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds of every engine, taking turns (default 3)")
+    p.add_argument("--quick", action="store_true", help="3 timed runs, 1 round (a smoke test, not a measurement)")
     p.add_argument("--graphs", default=",".join(DEFAULT_GRAPHS),
                    help="comma-separated subset: classic, ddpm, mobile (or graph file paths)")
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
@@ -349,6 +354,10 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.runs is None:
         args.runs = 3 if args.quick else 10
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.runs < 2:
         p.error("--runs must be at least 2 (`unetc run` warms up only when it repeats)")
     try:
@@ -366,16 +375,21 @@ def measure(unetc, prep, threads, peers, args, workdir):
     for d in out.values():
         shutil.rmtree(d, ignore_errors=True)
     row = {"graph": prep.name, "threads": threads, "flop": prep.flop, "errors": [], "rel_l2": None}
-    row["unetc"] = time_unetc(unetc, prep, threads, args.runs, out["unetc"], args.timeout)
-    for peer in peers:
-        row[peer] = time_peer(PEER_WORKERS[peer], prep, threads, args.runs, out[peer], args.timeout)
+    rounds = {e: [] for e in ["unetc"] + peers}
+    for _ in range(args.rounds):
+        rounds["unetc"].append(time_unetc(unetc, prep, threads, args.runs, out["unetc"], args.timeout))
+        for peer in peers:
+            rounds[peer].append(time_peer(PEER_WORKERS[peer], prep, threads, args.runs, out[peer], args.timeout))
+    for engine, results in rounds.items():
+        row[engine] = combine_rounds(results)
     for engine in ["unetc"] + peers:
         r = row[engine]
         if "error" in r:
             row["errors"].append(f"{prep.name} {threads}t {engine}: {r['error']}")
             log(f"bench: {prep.name} {threads}t {engine}: FAILED\n{r['error']}")
         else:
-            log(f"bench: {prep.name} {threads}t {engine}: median {r['median_ms']:.1f} ms, "
+            log(f"bench: {prep.name} {threads}t {engine}: median {r['median_ms']:.1f} ms "
+                f"(rounds {', '.join(f'{m:.1f}' for m in r['round_medians_ms'])}), "
                 f"min {r['min_ms']:.1f} ms, peak RSS {fmt_rss(r)} MiB")
     ok = {e for e in ["unetc"] + peers if "error" not in row[e]}
     if {"unetc", "ORT"} <= ok:
@@ -387,6 +401,24 @@ def measure(unetc, prep, threads, peers, args, workdir):
     if agreement:
         log(f"bench: {prep.name} {threads}t rel L2 " + ", ".join(agreement))
     return row
+
+
+def combine_rounds(results):
+    """One engine's rounds as one result: the median of the round medians, the smallest time,
+    the largest peak RSS, the median load time; the first error if a round failed."""
+    failed = [r for r in results if "error" in r]
+    if failed:
+        return failed[0]
+    combined = dict(results[-1])
+    combined["median_ms"] = median([r["median_ms"] for r in results])
+    combined["round_medians_ms"] = [r["median_ms"] for r in results]
+    combined["min_ms"] = min(r["min_ms"] for r in results)
+    rss = [r["rss_mib"] for r in results if r.get("rss_mib") is not None]
+    combined["rss_mib"] = max(rss) if rss else None
+    loads = [r["load_ms"] for r in results if r.get("load_ms") is not None]
+    if loads:
+        combined["load_ms"] = median(loads)
+    return combined
 
 
 def python_baseline_rss(prep, timeout):
@@ -461,8 +493,8 @@ def print_report(args, rows, peers, failures, baseline_rss, load_start, seconds)
             versions.setdefault(p, row[p].get("version"))
     engines = [unetc_description(args)] + [f"{p} {versions[p]}" for p in peers if versions.get(p)]
     print("engines: " + ", ".join(engines))
-    print(f"protocol: {WARMUP_RUNS} warm-up run, then median of {args.runs} timed runs; seed {args.seed}; "
-          f"every engine in its own process; total {seconds:.0f} s")
+    print(f"protocol: {args.rounds} round(s), engines taking turns, each a fresh process: {WARMUP_RUNS} warm-up run, "
+          f"then {args.runs} timed runs; median of the round medians; seed {args.seed}; total {seconds:.0f} s")
     print()
     header = ["graph", "threads", "unetc ms"] + [f"{p} ms" for p in peers] + [f"unetc/{p}" for p in peers] + \
         ["unetc GFLOP/s", "unetc load ms", "RSS unetc MiB"] + [f"RSS {p} MiB" for p in peers] + ["rel L2 unetc~ORT"]
