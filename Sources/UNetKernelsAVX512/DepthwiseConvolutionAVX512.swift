@@ -76,6 +76,50 @@ public enum DepthwiseConvolutionAVX512 {
             acc.addProduct(raw.loadUnaligned(fromByteOffset: 4, as: SIMD16<Float>.self), b)
             acc.addProduct(raw.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self), c)
         }
+        if w <= 16 && wo <= 16 {
+            // Rows of one vector (maps deep in the UNet, where the edges are most of the row): each
+            // input row's three shifted copies are built once, zero outside the row, then every
+            // output row is nine fused multiply-adds in the scalar path's order.
+            withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 3 * h) { buffer in
+                guard let shifted = buffer.baseAddress else { return }
+                for iy in 0..<h {
+                    let r = src + iy * w
+                    if w == 16 && wo == 16 && px == 1 {
+                        // A whole row in one vector, moved one lane either way (constant lanes: permutes).
+                        let v = UnsafeRawPointer(r).loadUnaligned(as: SIMD16<Float>.self)
+                        shifted[3 * iy] = SIMD16(0, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14])
+                        shifted[3 * iy + 1] = v
+                        shifted[3 * iy + 2] = SIMD16(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], 0)
+                        continue
+                    }
+                    for j in 0..<3 {
+                        var v = SIMD16<Float>()
+                        for ox in 0..<wo where ox - px + j >= 0 && ox - px + j < w { v[ox] = r[ox - px + j] }
+                        shifted[3 * iy + j] = v
+                    }
+                }
+                for oy in 0..<ho {
+                    var acc = SIMD16<Float>(repeating: bias)
+                    @inline(__always) func add(_ i: Int, _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) {
+                        let iy = oy - py + i
+                        guard iy >= 0 && iy < h else { return }
+                        acc.addProduct(shifted[3 * iy], a)
+                        acc.addProduct(shifted[3 * iy + 1], b)
+                        acc.addProduct(shifted[3 * iy + 2], c)
+                    }
+                    add(0, t00, t01, t02)
+                    add(1, t10, t11, t12)
+                    add(2, t20, t21, t22)
+                    let row = dst + oy * wo
+                    if wo == 16 {
+                        UnsafeMutableRawPointer(row).storeBytes(of: acc, as: SIMD16<Float>.self)
+                    } else {
+                        for ox in 0..<wo { row[ox] = acc[ox] }
+                    }
+                }
+            }
+            return
+        }
         for oy in 0..<ho {
             let row = dst + oy * wo
             // The input rows under kernel rows 0, 1, 2, shifted by the left padding (nil outside the input).
