@@ -143,6 +143,28 @@ final class KernelReferenceTests: XCTestCase {
         }
     }
 
+    func testMaxPoolHalvingAgainstNaive() {
+        // Rows of whole vectors and a tail, an odd height (the last row is dropped), NaN and -inf
+        // in windows: the vector path keeps the general loop's rule `m = v >= m ? v : m` from -inf.
+        for shape in [[1, 2, 5, 70], [2, 1, 4, 32], [1, 1, 3, 3]] {
+            let x = random(shape)
+            x[3] = .nan
+            x[min(shape[3] + 7, x.count - 1)] = -.infinity
+            let (h, w) = (shape[2], shape[3]), (ho, wo) = (h / 2, w / 2)
+            let out = Tensor(shape: [shape[0], shape[1], ho, wo])
+            ResamplingKernel.pool2d(Pool2D(kind: .max, kernel: (2, 2), stride: (2, 2), pad: (0, 0), ceilMode: false), x: x, out: out, pool: pool)
+            for plane in 0..<(shape[0] * shape[1]) { for oy in 0..<ho { for ox in 0..<wo {
+                var m = -Float.infinity
+                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let v = x[plane * h * w + (2 * oy + dy) * w + 2 * ox + dx]
+                    if v >= m { m = v }
+                }
+                let got = out[(plane * ho + oy) * wo + ox]
+                XCTAssertTrue(got == m || got.isNaN && m.isNaN, "\(shape) plane \(plane) (\(oy), \(ox)): \(got) vs \(m)")
+            } } }
+        }
+    }
+
     func testBilinearBothAlignModesAndNearest() {
         let x = random([1, 2, 3, 5])
         for align in [false, true] {

@@ -1,4 +1,5 @@
 import UNetIR
+import UNetKernelsAVX512
 
 /// Pooling and upsampling, with PyTorch's index conventions.
 enum ResamplingKernel {
@@ -10,6 +11,10 @@ enum ResamplingKernel {
         let halving = p.kind == .max && p.kernel == (2, 2) && p.stride == (2, 2) && p.pad == (0, 0) && 2 * ho <= h && 2 * wo <= w
         pool.parallelFor(x.shape[0] * x.shape[1]) { plane in
             let src = xd + plane * h * w, dst = od + plane * ho * wo
+            if halving && GEMM.avx512 {
+                for oy in 0..<ho { MaxPoolAVX512.halvingRow(src + 2 * oy * w, src + (2 * oy + 1) * w, dst + oy * wo, count: wo) }
+                return
+            }
             if halving {
                 for oy in 0..<ho {
                     let r0 = src + 2 * oy * w, r1 = r0 + w, o = dst + oy * wo
