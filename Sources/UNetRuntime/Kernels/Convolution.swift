@@ -162,7 +162,7 @@ enum ConvolutionKernel {
         let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
         let p0 = pixels.lowerBound, width = pixels.count
         let taps = kh * kw, panels = (width + nr - 1) / nr
-        if wo < nr && taps * panels * nr <= 1 << 14 {
+        if wo < nr && taps * panels * nr <= 1 << 14 && h * w <= Int(Int32.max) {
             // Rows shorter than a panel (maps deep in the UNet): per-run bookkeeping would cost more
             // than the copy, so a table gives each tap's source offset per pixel (-1: padding).
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: taps * panels * nr) { table in

@@ -3,8 +3,8 @@ import UNetKernelsAVX512
 /// Single-precision matrix multiply `C = A·B (+ bias)` on strided operands, tiled for the thread pool.
 ///
 /// Each tile owns a block of C and sums over the whole of K in order, so the result does not
-/// depend on how tiles are spread over threads. Operands are packed into 4-row and 16-column
-/// panels so the 4x16 microkernel reads both contiguously.
+/// depend on how tiles are spread over threads. Operands are packed into microkernel panels
+/// (6 rows and 32 columns with AVX-512, 4 and 16 portable) so the microkernel reads both contiguously.
 public struct MatrixView {
     public var base: UnsafePointer<Float>
     /// Distance between consecutive rows and columns, in elements.

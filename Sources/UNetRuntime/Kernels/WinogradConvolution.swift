@@ -4,13 +4,14 @@ import UNetKernelsAVX512
 /// 3x3 stride-1 convolution by Winograd F(4x4, 3x3): 36 multiplies per 4x4 output tile and channel
 /// pair instead of 144, for the convolutions the compiler marked `.winograd4x4`.
 ///
-/// A tile of work is a run of whole tile rows (4 output rows each) of one image and a range of output
-/// channels: its input patches are transformed into GEMM panels (`[position][channel][32 tiles]`, 16
-/// tiles at a time),
-/// each of the 36 positions is one GEMM of the transformed filters against them (the AVX-512
-/// microkernel), and the output transform writes whole output rows, so the epilogue and the
-/// statistics blocks see a contiguous pixel range. Every output is computed by one tile in a fixed
-/// order: results do not depend on the thread count.
+/// A tile of work is a run of whole tile rows (4 output rows each) of one image: its input patches
+/// are transformed into GEMM panels (`[position][channel][32 tiles]`, 16 tiles at a time), each of
+/// the 36 positions is one GEMM of the transformed filters against them (the 6x32 AVX-512
+/// microkernel, or the 12x16 one for 16 tiles), and the output transform writes whole output rows,
+/// so the epilogue and the statistics blocks see a contiguous pixel range. When there are fewer
+/// work tiles than twice the threads (small maps), the input is transformed once by all threads
+/// and the products are split by output channels. Every output is computed in a fixed order:
+/// results do not depend on the thread count.
 enum WinogradConvolution {
     static let positions = 36
     static var tilesPerPanel: Int { GEMM.nr }
