@@ -8,6 +8,24 @@ enum AttentionKernel {
     /// A multiple of the AVX-512 microkernel's 6 rows.
     static let queriesPerTile = 48
 
+    /// `row = softmax(scale * row)`: the AVX-512 row kernel where the CPU has it, else libm's `expf`.
+    static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float) {
+        if GEMM.avx512 {
+            SoftmaxAVX512.row(row, count: count, scale: scale)
+            return
+        }
+        var maxScore = -Float.infinity
+        for j in 0..<count { maxScore = max(maxScore, row[j] * scale) }
+        var total: Float = 0
+        for j in 0..<count {
+            let e = expf(row[j] * scale - maxScore)
+            row[j] = e
+            total += e
+        }
+        let inverse = 1 / total
+        for j in 0..<count { row[j] *= inverse }
+    }
+
     static func run(_ a: Attention, x: Tensor, context: Tensor?, weights: (q: Tensor, qb: Tensor?, k: Tensor, kb: Tensor?, v: Tensor, vb: Tensor?, o: Tensor, ob: Tensor?),
                      out: Tensor, pool: ThreadPool, probabilities: Tensor? = nil) {
         let spatial = x.shape.count == 4
@@ -78,21 +96,8 @@ enum AttentionKernel {
                               packedB: pk + (b * heads + h) * kSize, c: scores, ldc: keys, bias: .none, accumulate: false, scratch: scratch)
             for r in 0..<rows {
                 let row = scores + r * keys
-                defer { if let pd { (pd + ((b * heads + h) * tokens + t0 + r) * keys).update(from: row, count: keys) } }
-                if GEMM.avx512 {
-                    SoftmaxAVX512.row(row, count: keys, scale: scale)
-                    continue
-                }
-                var maxScore = -Float.infinity
-                for j in 0..<keys { maxScore = max(maxScore, row[j] * scale) }
-                var total: Float = 0
-                for j in 0..<keys {
-                    let e = expf(row[j] * scale - maxScore)
-                    row[j] = e
-                    total += e
-                }
-                let inverse = 1 / total
-                for j in 0..<keys { row[j] *= inverse }
+                softmax(row, count: keys, scale: scale)
+                if let pd { (pd + ((b * heads + h) * tokens + t0 + r) * keys).update(from: row, count: keys) }
             }
             // O_tile = P V_h, written into this head's columns of the attended rows.
             GEMM.blockPackedB(m0: 0, m1: rows, n0: 0, n1: headDim, k: keys, a: MatrixView(scores, rowStride: keys, columnStride: 1),

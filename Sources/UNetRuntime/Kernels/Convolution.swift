@@ -133,14 +133,11 @@ enum ConvolutionKernel {
             im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: first..<last, pixels: 0..<pixels, k: k,
                    into: columns + image * columnsSize)
         }
-        // Whole panel pairs per split, for the 12x16 kernel of maps of at most 16 pixels.
-        var panelsPerSplit = max(1, (weights.panels + parts - 1) / parts)
-        panelsPerSplit += panelsPerSplit & 1
-        let splits = (weights.panels + panelsPerSplit - 1) / panelsPerSplit
-        pool.parallelFor(n * g * splits) { tile in
-            let split = tile % splits, image = tile / splits
+        let splits = GEMM.panelPairSplits(panels: weights.panels, parts: parts)
+        pool.parallelFor(n * g * splits.count) { tile in
+            let split = tile % splits.count, image = tile / splits.count
             let (batch, group) = (image / g, image % g)
-            let panels = (split * panelsPerSplit)..<min(weights.panels, (split + 1) * panelsPerSplit)
+            let panels = splits[split]
             multiplyPanels(weights, group: group, panels: panels, b: columns + image * columnsSize, pixels: 0..<pixels,
                            out: od + (batch * cout + group * coutG) * pixels, ldc: pixels, outputChannels: coutG,
                            bias: bd.map { UnsafePointer($0 + group * coutG) })

@@ -154,6 +154,14 @@ public enum GEMM {
         }
     }
 
+    /// About `parts` ranges of A panels, each a whole number of pairs (the 12x16 kernel takes two
+    /// panels at a time): the split of output channels when small maps share one B.
+    static func panelPairSplits(panels: Int, parts: Int) -> [Range<Int>] {
+        var perSplit = max(1, (panels + parts - 1) / parts)
+        perSplit += perSplit & 1
+        return stride(from: 0, to: panels, by: perSplit).map { $0..<min(panels, $0 + perSplit) }
+    }
+
     /// One microkernel call on packed panels, with an optional per-row bias, writing C.
     @inline(__always)
     static func microkernel(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,

@@ -124,15 +124,11 @@ enum WinogradConvolution {
             transformInput(t, x: xd, batch: workTile / t.rowTiles, tileRows: t.tileRowRange(workTile % t.rowTiles), channels: channels,
                            v: shared + workTile * vImage, scratch: scratch)
         })
-        // Whole panel pairs per split, for the 12x16 kernel of up to 16 tiles.
-        var panelsPerSplit = max(1, (weights.panels + parts - 1) / parts)
-        panelsPerSplit += panelsPerSplit & 1
-        let splits = (weights.panels + panelsPerSplit - 1) / panelsPerSplit
-        pool.parallelFor(workTiles * splits, withScratch: { tile, scratch in
-            let split = tile % splits, workTile = tile / splits
+        let splits = GEMM.panelPairSplits(panels: weights.panels, parts: parts)
+        pool.parallelFor(workTiles * splits.count, withScratch: { tile, scratch in
+            let split = tile % splits.count, workTile = tile / splits.count
             multiply(t, weights: weights, bias: bd, v: shared + workTile * vImage, batch: workTile / t.rowTiles,
-                     tileRows: t.tileRowRange(workTile % t.rowTiles),
-                     panels: (split * panelsPerSplit)..<min(weights.panels, (split + 1) * panelsPerSplit), out: od, epilogue: epilogue, scratch: scratch)
+                     tileRows: t.tileRowRange(workTile % t.rowTiles), panels: splits[split], out: od, epilogue: epilogue, scratch: scratch)
         })
     }
 
