@@ -70,6 +70,12 @@ final class KernelReferenceTests: XCTestCase {
             (Conv2D(out: 15, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: false), [2, 7, 3, 5]),
             (Conv2D(out: 26, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 2, bias: true), [1, 8, 8, 8]),
             (Conv2D(out: 13, kernel: (5, 5), stride: (1, 1), pad: (2, 2), dilation: (1, 1), groups: 1, bias: true), [1, 4, 2, 3]),
+            // Stride-1 rows narrower than a panel (the zero-bordered copy): chunks of 32 pixels that start
+            // mid-row, dilation 2, padding on one axis, a 1x3 kernel wider than the padding.
+            (Conv2D(out: 11, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 30, 13]),
+            (Conv2D(out: 9, kernel: (3, 3), stride: (1, 1), pad: (2, 2), dilation: (2, 2), groups: 1, bias: false), [1, 5, 6, 7]),
+            (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [2, 4, 9, 10]),
+            (Conv2D(out: 6, kernel: (1, 3), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 6, 3, 12]),
             // Rows of at least a panel: the run-by-run im2col (stride 1 and 2, runs crossing panels and edges).
             (Conv2D(out: 7, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 40]),
             (Conv2D(out: 5, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 2, 6, 70]),

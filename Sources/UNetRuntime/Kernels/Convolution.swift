@@ -100,7 +100,8 @@ enum ConvolutionKernel {
             let p0 = chunk * chunkPixels
             let p1 = min(pixels, p0 + chunkPixels)
             let packedB = scratch.region(1, count: (p1 - p0 + nr - 1) / nr * k * nr)
-            im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: 0..<cinG, pixels: p0..<p1, k: k, into: packedB)
+            im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: 0..<cinG, pixels: p0..<p1, k: k, into: packedB,
+                   scratch: scratch)
             multiplyPanels(weights, group: group, panels: 0..<weights.panels, b: packedB, pixels: p0..<p1, out: od + (batch * cout + group * coutG) * pixels,
                            ldc: pixels, outputChannels: coutG, bias: bd.map { UnsafePointer($0 + group * coutG) })
             if let e = epilogue {
@@ -125,14 +126,14 @@ enum ConvolutionKernel {
         let xd = x.data, od = out.data, bd = bias?.data
         let parts = 4 * pool.threads
         let channelsPerPart = (cinG + parts - 1) / parts
-        pool.parallelFor(n * g * parts) { tile in
+        pool.parallelFor(n * g * parts, withScratch: { tile, scratch in
             let part = tile % parts, image = tile / parts
             let (batch, group) = (image / g, image % g)
             let first = part * channelsPerPart, last = min(cinG, first + channelsPerPart)
             guard first < last else { return }
             im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: first..<last, pixels: 0..<pixels, k: k,
-                   into: columns + image * columnsSize)
-        }
+                   into: columns + image * columnsSize, scratch: scratch)
+        })
         let splits = GEMM.panelPairSplits(panels: weights.panels, parts: parts)
         pool.parallelFor(n * g * splits.count) { tile in
             let split = tile % splits.count, image = tile / splits.count
@@ -153,12 +154,16 @@ enum ConvolutionKernel {
     /// at a time: zero fill above/below the input and past its edges, a plain copy where the tap is
     /// inside the row (stride 1), element by element only for strided taps at the edges.
     static func im2col(_ c: Conv2D, input: UnsafePointer<Float>, h: Int, w: Int, wo: Int, channels: Range<Int>, pixels: Range<Int>, k: Int,
-                       into packedB: UnsafeMutablePointer<Float>) {
+                       into packedB: UnsafeMutablePointer<Float>, scratch: Scratch) {
         let nr = GEMM.nr
         let (kh, kw) = c.kernel
         let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
         let p0 = pixels.lowerBound, width = pixels.count
         let taps = kh * kw, panels = (width + nr - 1) / nr
+        if wo < nr && sx == 1 {
+            paddedRows(c, input: input, h: h, w: w, wo: wo, channels: channels, pixels: pixels, k: k, into: packedB, scratch: scratch)
+            return
+        }
         if wo < nr && taps * panels * nr <= 1 << 14 && h * w <= Int(Int32.max) {
             // Rows shorter than a panel (maps deep in the UNet): per-run bookkeeping would cost more
             // than the copy, so a table gives each tap's source offset per pixel (-1: padding).
@@ -244,6 +249,72 @@ enum ConvolutionKernel {
         }
     }
 
+    /// The im2col of rows shorter than a panel at stride 1 (maps deep in the UNet). The rows the
+    /// pixels need are first copied into a zero-bordered buffer, so every tap of every output row is
+    /// one contiguous copy of `wo` floats: no edge tests and no per-element gather.
+    static func paddedRows(_ c: Conv2D, input: UnsafePointer<Float>, h: Int, w: Int, wo: Int, channels: Range<Int>, pixels: Range<Int>, k: Int,
+                           into packedB: UnsafeMutablePointer<Float>, scratch: Scratch) {
+        let nr = GEMM.nr
+        let (kh, kw) = c.kernel
+        let sy = c.stride.0, (py, px) = c.pad, (dy, dx) = c.dilation
+        let p0 = pixels.lowerBound, width = pixels.count
+        guard width > 0 else { return }
+        let taps = kh * kw, panels = (width + nr - 1) / nr
+        let firstRow = p0 / wo, lastRow = (pixels.upperBound - 1) / wo
+        // Padded row r holds input row rowBase + r; padded column x holds input column x - px.
+        let rowBase = firstRow * sy - py
+        let paddedHeight = (lastRow - firstRow) * sy + (kh - 1) * dy + 1
+        let paddedWidth = wo - 1 + (kw - 1) * dx + 1
+        let planeSize = paddedHeight * paddedWidth
+        let padded = scratch.region(2, count: channels.count * planeSize)
+        for (index, ci) in channels.enumerated() {
+            let plane = input + ci * h * w
+            for r in 0..<paddedHeight {
+                let dst = padded + index * planeSize + r * paddedWidth
+                let iy = rowBase + r
+                guard iy >= 0 && iy < h else {
+                    dst.update(repeating: 0, count: paddedWidth)
+                    continue
+                }
+                // Columns x with 0 <= x - px < w are inside the input.
+                let lead = min(paddedWidth, px), inside = max(0, min(paddedWidth, w + px) - lead)
+                if lead > 0 { dst.update(repeating: 0, count: lead) }
+                if inside > 0 { (dst + lead).update(from: plane + iy * w, count: inside) }
+                if lead + inside < paddedWidth { (dst + lead + inside).update(repeating: 0, count: paddedWidth - lead - inside) }
+            }
+        }
+        // Runs of output pixels that are contiguous both in a panel and in a padded row: where each
+        // starts in the panels, where its first tap-(0, 0) source is, and its length.
+        withUnsafeTemporaryAllocation(of: (destination: Int, source: Int, count: Int).self, capacity: width) { runs in
+            var runCount = 0
+            var q = 0
+            while q < width {
+                let p = p0 + q
+                let oy = p / wo, ox = p % wo, lane = q % nr
+                let count = min(wo - ox, nr - lane, width - q)
+                runs[runCount] = (q / nr * k * nr + lane, (oy - firstRow) * sy * paddedWidth + ox, count)
+                runCount += 1
+                q += count
+            }
+            let tail = panels * nr - width
+            for (index, ci) in channels.enumerated() {
+                let plane = UnsafePointer(padded + index * planeSize)
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        let kIndex = ci * taps + i * kw + j
+                        let source = plane + i * dy * paddedWidth + j * dx
+                        let destination = packedB + kIndex * nr
+                        for r in 0..<runCount {
+                            let run = runs[r]
+                            copyRun(destination + run.destination, source + run.source, run.count)
+                        }
+                        if tail > 0 { (destination + (panels - 1) * k * nr + nr - tail).update(repeating: 0, count: tail) }
+                    }
+                }
+            }
+        }
+    }
+
     /// `out[row, p] = sum_k A[row, k] B[k, p] + bias[row]` for the rows of A panels `panels` of one
     /// group and pixels `pixels` (B holds their im2col panels); `out` is the group's first row.
     @inline(__always)
@@ -252,6 +323,20 @@ enum ConvolutionKernel {
         let k = weights.k, mr = GEMM.mr, nr = GEMM.nr
         let p0 = pixels.lowerBound, width = pixels.count
         let panelsN = (width + nr - 1) / nr
+        if panelsN > 1 && panelsN * k * nr * MemoryLayout<Float>.size > 512 * 1024 {
+            // B larger than L2 (deep maps, long K): each B panel stays in L2 while the weight panels
+            // stream past it, instead of every weight panel pulling all of B from L3 again.
+            for pn in 0..<panelsN {
+                let col0 = p0 + pn * nr
+                for panel in panels {
+                    let row0 = panel * mr
+                    GEMM.microkernel(k: k, a: weights.data + (group * weights.panels + panel) * k * mr, b: packedB + pn * k * nr,
+                                     c: out + row0 * ldc + col0, ldc: ldc, rows: min(mr, outputChannels - row0),
+                                     cols: min(nr, pixels.upperBound - col0), rowBias: bias.map { $0 + row0 })
+                }
+            }
+            return
+        }
         var panel = panels.lowerBound
         while panel < panels.upperBound {
             let row0 = panel * mr
