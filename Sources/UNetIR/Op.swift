@@ -46,6 +46,10 @@ public struct Conv2D: Sendable, Equatable {
     public var groups: Int
     public var bias: Bool
 
+    public init(out: Int, kernel: (Int, Int), stride: (Int, Int), pad: (Int, Int), dilation: (Int, Int), groups: Int, bias: Bool) {
+        (self.out, self.kernel, self.stride, self.pad, self.dilation, self.groups, self.bias) = (out, kernel, stride, pad, dilation, groups, bias)
+    }
+
     public static func == (a: Conv2D, b: Conv2D) -> Bool {
         a.out == b.out && a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad
             && a.dilation == b.dilation && a.groups == b.groups && a.bias == b.bias

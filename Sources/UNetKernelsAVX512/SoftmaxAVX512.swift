@@ -44,4 +44,35 @@ public enum SoftmaxAVX512 {
         }
         for j in full..<count { row[j] *= inverse[0] }
     }
+
+    /// The softmax down each column of `s` (`rows` x `columns`, row stride `ld`, `columns` a multiple
+    /// of 16): scores stored key-major, one query per column, so sixteen queries are normalised at
+    /// once and every reduction is a lane-wise one, summed over the rows in order.
+    @inline(never)
+    public static func columns(_ s: UnsafeMutablePointer<Float>, rows: Int, columns: Int, ld: Int, scale: Float) {
+        let raw = UnsafeMutableRawPointer(s)
+        let scales = SIMD16<Float>(repeating: scale)
+        var column = 0
+        while column < columns {
+            var maxima = SIMD16<Float>(repeating: -.infinity)
+            for r in 0..<rows {
+                let v = raw.loadUnaligned(fromByteOffset: 4 * (r * ld + column), as: SIMD16<Float>.self)
+                maxima.replace(with: v, where: maxima .< v)
+            }
+            let shift = maxima * scales
+            var sums = SIMD16<Float>()
+            for r in 0..<rows {
+                let offset = 4 * (r * ld + column)
+                let e = ActivationAVX512.exp(raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self) * scales - shift)
+                raw.storeBytes(of: e, toByteOffset: offset, as: SIMD16<Float>.self)
+                sums += e
+            }
+            let inverse = 1 / sums
+            for r in 0..<rows {
+                let offset = 4 * (r * ld + column)
+                raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self) * inverse, toByteOffset: offset, as: SIMD16<Float>.self)
+            }
+            column += 16
+        }
+    }
 }

@@ -12,6 +12,8 @@ public final class Executor {
     let views: [Tensor?]
     /// Convolution weights in the layout of the step's algorithm, prepared once here.
     let packed: [ConvolutionKernel.PreparedWeights?]
+    /// Self-attention steps on feature maps: their projections packed as 1x1 convolutions, once here.
+    let attentionProjections: [AttentionKernel.PackedProjections?]
     /// Per step with a `.statistics` epilogue: its block statistics, read by the norms that consume it.
     let statistics: [Tensor?]
 
@@ -40,6 +42,12 @@ public final class Executor {
         packed = program.graph.steps.indices.map { i in
             guard let w = program.weights[i].first ?? nil else { return nil }
             return WeightPreparation.view(program.graph, step: i, stored: w, layout: program.layouts[i])
+        }
+        attentionProjections = program.graph.steps.indices.map { i in
+            let step = program.graph.steps[i]
+            guard step.live, case .attention(let a) = step.op, step.operatorArity == 1, step.shape.count == 4,
+                  let weights = Executor.attentionWeights(a, program.weights[i]) else { return nil }
+            return AttentionKernel.PackedProjections(a, channels: step.shape[1], weights: weights)
         }
     }
 
@@ -84,9 +92,16 @@ public final class Executor {
                 probabilities = Tensor(shape: [step.shape[0], a.heads, tokens, keys])
             }
             let epilogue = step.epilogue.isEmpty ? nil : EpilogueContext(ops: step.epilogue, operands: operands, statistics: statistics[i]?.data)
-            let handled = execute(step.op, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i], out: out,
+            let handled: Bool
+            if let projections = attentionProjections[i], case .attention(let a) = step.op {
+                AttentionKernel.runSpatial(a, x: operands[0], projections: projections, out: out, pool: pool, epilogue: epilogue,
+                                           probabilities: probabilities)
+                handled = true
+            } else {
+                handled = execute(step.op, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i], out: out,
                                   epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data })
+            }
             if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue, out: out, pool: pool) }
             if let attention {
                 if let probabilities { attention(step.name, probabilities) }
@@ -165,14 +180,20 @@ public final class Executor {
         case .toTokens: LayoutKernel.tokens(x: x[0], out: out, toTokens: true, pool: pool)
         case .fromTokens: LayoutKernel.tokens(x: x[0], out: out, toTokens: false, pool: pool)
         case .attention(let a):
-            let q = a.qkvBias
-            // Weight order: to_q.weight, [to_q.bias], to_k.weight, [to_k.bias], to_v.weight, [to_v.bias], to_out.0.weight, [to_out.0.bias].
-            let step = q ? 2 : 1
-            AttentionKernel.run(a, x: x[0], context: x.count > 1 ? x[1] : nil,
-                                weights: (required(0), q ? weight(1) : nil, required(step), q ? weight(step + 1) : nil,
-                                          required(2 * step), q ? weight(2 * step + 1) : nil, required(3 * step), a.outBias ? weight(3 * step + 1) : nil),
-                                out: out, pool: pool, probabilities: probabilities)
+            guard let weights = Executor.attentionWeights(a, w) else { break }
+            AttentionKernel.run(a, x: x[0], context: x.count > 1 ? x[1] : nil, weights: weights, out: out, pool: pool, probabilities: probabilities)
         }
         return false
+    }
+
+    /// An attention step's weights by role. Order: to_q.weight, [to_q.bias], to_k.weight, [to_k.bias],
+    /// to_v.weight, [to_v.bias], to_out.0.weight, [to_out.0.bias]; nil if one is missing (the
+    /// weights were checked against the graph before the program was built).
+    static func attentionWeights(_ a: Attention, _ w: [Tensor?]) -> (q: Tensor, qb: Tensor?, k: Tensor, kb: Tensor?, v: Tensor, vb: Tensor?, o: Tensor, ob: Tensor?)? {
+        func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
+        let biased = a.qkvBias, step = biased ? 2 : 1
+        guard let q = weight(0), let k = weight(step), let v = weight(2 * step), let o = weight(3 * step) else { return nil }
+        return (q, biased ? weight(1) : nil, k, biased ? weight(step + 1) : nil, v, biased ? weight(2 * step + 1) : nil,
+                o, a.outBias ? weight(3 * step + 1) : nil)
     }
 }

@@ -236,6 +236,37 @@ final class KernelReferenceTests: XCTestCase {
         }
     }
 
+    /// Self-attention on a feature map through packed 1x1 projections and key-major scores, against
+    /// the general path (checked against the naive loops above): partial query and key tiles, two
+    /// images, a head size that does not divide the channels, no biases, a 1x1 map, and the fused
+    /// residual add. Outputs must not depend on the thread count.
+    func testSpatialAttentionAgainstGeneralPath() {
+        for (shape, heads, headDim, biased) in [([2, 8, 5, 7], 2, nil, true), ([1, 12, 9, 9], 3, 5, true), ([1, 6, 4, 4], 1, nil, false),
+                                                ([1, 4, 1, 1], 1, nil, true)] as [([Int], Int, Int?, Bool)] {
+            let a = Attention(heads: heads, headDim: headDim, qkvBias: biased, outBias: biased)
+            let channels = shape[1], inner = heads * (headDim ?? channels / heads), tokens = shape[2] * shape[3]
+            let x = random(shape), residual = random(shape)
+            let w = (q: random([inner, channels]), qb: biased ? random([inner]) : nil, k: random([inner, channels]), kb: biased ? random([inner]) : nil,
+                     v: random([inner, channels]), vb: biased ? random([inner]) : nil, o: random([channels, inner]), ob: biased ? random([channels]) : nil)
+            let general = Tensor(shape: shape), generalMaps = Tensor(shape: [shape[0], heads, tokens, tokens])
+            AttentionKernel.run(a, x: x, context: nil, weights: w, out: general, pool: pool, probabilities: generalMaps)
+            let projections = AttentionKernel.PackedProjections(a, channels: channels, weights: w)
+            var outputs: [Tensor] = []
+            for threads in [1, 2, 3] {
+                let out = Tensor(shape: shape), maps = Tensor(shape: generalMaps.shape)
+                let epilogue = EpilogueContext(ops: [.add(operand: 1)], operands: [x, residual], statistics: nil)
+                AttentionKernel.runSpatial(a, x: x, projections: projections, out: out, pool: ThreadPool(threads: threads),
+                                           epilogue: epilogue, probabilities: maps)
+                assertClose(maps, generalMaps.values, tolerance: 1e-5, "attention maps \(shape) heads \(heads)")
+                outputs.append(out)
+            }
+            assertClose(outputs[0], (0..<general.count).map { general[$0] + residual[$0] }, tolerance: 1e-5, "spatial attention \(shape) heads \(heads)")
+            for k in 1..<outputs.count {
+                XCTAssertEqual(outputs[0].values.map(\.bitPattern), outputs[k].values.map(\.bitPattern), "\(shape): 1 and \(k + 1) threads differ")
+            }
+        }
+    }
+
     func testGroupNormAndLayerNorm() {
         let x = random([2, 6, 3, 5])
         let w = random([6]), b = random([6])

@@ -35,6 +35,10 @@ final class WinogradConvolutionTests: XCTestCase {
             ([1, 17, 22, 18], 8, 0),     // no padding: 20x16 output
             ([1, 18, 14, 30], 7, 2),     // padding 2: 16x32 output
             ([1, 24, 8, 16], 30, 1),     // 8 tiles: half a block of 16 lanes
+            // Filters over 1 MB: work tiles of several panels (the filters are read once for all of them).
+            ([1, 96, 32, 32], 96, 1),    // two panels in one work tile (also shared by the threads)
+            ([2, 64, 24, 48], 120, 1),   // the whole image: panels of 32, 32 and 8 tiles
+            ([1, 40, 64, 64], 200, 1),   // 256 tiles: four panels per work tile at 1 thread, fewer at 2 and 3
         ]
         for (shape, cout, pad) in cases {
             let c = Conv2D(out: cout, kernel: (3, 3), stride: (1, 1), pad: (pad, pad), dilation: (1, 1), groups: 1, bias: true)

@@ -4,8 +4,10 @@ import UNetKernelsAVX512
 
 /// Multi-head attention with its projections. Scores are formed a tile of queries at a time (two
 /// GEMMs and a softmax per tile), so no more than a tile of the score matrix exists per thread.
+/// Self-attention on a feature map runs `runSpatial` (packed projections, channel-major operands);
+/// sequences and cross-attention run `run`.
 enum AttentionKernel {
-    /// A multiple of the AVX-512 microkernel's 6 rows.
+    /// Queries per tile of `run`: a multiple of the AVX-512 microkernel's 6 rows.
     static let queriesPerTile = 48
 
     /// `row = softmax(scale * row)`: the AVX-512 row kernel where the CPU has it, else libm's `expf`.
@@ -24,6 +26,118 @@ enum AttentionKernel {
         }
         let inverse = 1 / total
         for j in 0..<count { row[j] *= inverse }
+    }
+
+    /// The projections of a self-attention on a feature map as 1x1 convolutions, their filters
+    /// packed once when the program is loaded: Q, K and V stacked (`[3 inner, channels]`, one
+    /// product for all three) and the output projection (`[channels, inner]`).
+    final class PackedProjections: @unchecked Sendable {
+        let qkv: ConvolutionKernel.PackedWeights
+        let qkvBias: Tensor?
+        let out: ConvolutionKernel.PackedWeights
+        let outBias: Tensor?
+        let qkvConvolution: Conv2D
+        let outConvolution: Conv2D
+
+        init(_ a: Attention, channels: Int, weights w: (q: Tensor, qb: Tensor?, k: Tensor, kb: Tensor?, v: Tensor, vb: Tensor?, o: Tensor, ob: Tensor?)) {
+            let inner = a.heads * (a.headDim ?? channels / a.heads)
+            func oneByOne(_ out: Int, bias: Bool) -> Conv2D {
+                Conv2D(out: out, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: bias)
+            }
+            qkvConvolution = oneByOne(3 * inner, bias: w.qb != nil)
+            outConvolution = oneByOne(channels, bias: w.ob != nil)
+            let stacked = Tensor(shape: [3 * inner, channels])
+            for (index, part) in [w.q, w.k, w.v].enumerated() { (stacked.data + index * inner * channels).update(from: part.data, count: inner * channels) }
+            qkv = ConvolutionKernel.PackedWeights(qkvConvolution, weight: stacked, inputChannels: channels)
+            if let qb = w.qb, let kb = w.kb, let vb = w.vb {
+                let bias = Tensor(shape: [3 * inner])
+                for (index, part) in [qb, kb, vb].enumerated() { (bias.data + index * inner).update(from: part.data, count: inner) }
+                qkvBias = bias
+            } else {
+                qkvBias = nil
+            }
+            out = ConvolutionKernel.PackedWeights(outConvolution, weight: w.o, inputChannels: inner)
+            outBias = w.ob
+        }
+    }
+
+    /// Self-attention on a feature map with packed projections. Every operand stays channel-major,
+    /// so nothing is transposed: `[Q; K; V]ᵀ` is one 1x1 convolution, a query tile's scores are
+    /// formed key-major (`Sᵀ = K Q_tileᵀ`, softmax down the columns), `O_tileᵀ = V_hᵀ Sᵀ`, and the
+    /// output projection is a 1x1 convolution of `Oᵀ` that also applies the step's epilogue.
+    static func runSpatial(_ a: Attention, x: Tensor, projections p: PackedProjections, out: Tensor, pool: ThreadPool,
+                           epilogue: EpilogueContext?, probabilities: Tensor?) {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let tokens = height * width
+        let headDim = a.headDim ?? channels / a.heads
+        let heads = a.heads, inner = heads * headDim
+        let qkv = Tensor(shape: [batch, 3 * inner, height, width])
+        // The packed filters are all the 1x1 convolution reads; its `weight` argument is not used.
+        ConvolutionKernel.conv2d(p.qkvConvolution, x: x, weight: p.qkv.storage, bias: p.qkvBias, out: qkv, pool: pool, packed: p.qkv)
+        let attended = Tensor(shape: [batch, inner, height, width])
+        let mr = GEMM.mr, nr = GEMM.nr
+        // Per head, K_h (keys x headDim) and V_hᵀ (headDim x keys) as A panels, packed once.
+        let keyPanels = (tokens + mr - 1) / mr, valuePanels = (headDim + mr - 1) / mr
+        let kSize = keyPanels * mr * max(headDim, 1), vSize = valuePanels * mr * max(tokens, 1)
+        let packedK = Tensor(shape: [batch * heads * kSize]), packedV = Tensor(shape: [batch * heads * vSize])
+        let qd = qkv.data, pk = packedK.data, pv = packedV.data, ad = attended.data, pd = probabilities?.data
+        func headRows(_ b: Int, _ part: Int, _ h: Int) -> UnsafeMutablePointer<Float> { qd + (b * 3 * inner + part * inner + h * headDim) * tokens }
+        pool.parallelFor(batch * heads * 2) { task in
+            let bh = task / 2, (b, h) = (bh / heads, bh % heads)
+            if task % 2 == 0 {
+                GEMM.packA(m0: 0, m1: tokens, k: headDim, a: MatrixView(headRows(b, 1, h), rowStride: 1, columnStride: tokens), into: pk + bh * kSize)
+            } else {
+                GEMM.packA(m0: 0, m1: headDim, k: tokens, a: MatrixView(headRows(b, 2, h), rowStride: tokens, columnStride: 1), into: pv + bh * vSize)
+            }
+        }
+        let scale = 1 / Float(headDim).squareRoot()
+        let queriesPerTile = 2 * nr
+        let queryTiles = (tokens + queriesPerTile - 1) / queriesPerTile
+        pool.parallelFor(batch * heads * queryTiles, withScratch: { tile, scratch in
+            let qt = tile % queryTiles, bh = tile / queryTiles
+            let (b, h) = (bh / heads, bh % heads)
+            let t0 = qt * queriesPerTile, queries = min(queriesPerTile, tokens - t0)
+            // Whole panels of queries: packB zero-fills past the last one, so every score column is defined.
+            let lanes = (queries + nr - 1) / nr * nr
+            let packedQ = scratch.region(1, count: lanes * max(headDim, 1))
+            GEMM.packB(n0: 0, n1: queries, k: headDim, b: MatrixView(headRows(b, 0, h) + t0, rowStride: tokens, columnStride: 1), into: packedQ)
+            let scores = scratch.region(3, count: tokens * lanes)
+            GEMM.multiplyPacked(k: headDim, a: pk + bh * kSize, panels: 0..<keyPanels, rows: tokens, b: packedQ, columns: 0..<lanes,
+                                c: scores, ldc: lanes, rowBias: nil)
+            softmaxColumns(scores, rows: tokens, columns: lanes, scale: scale)
+            if let pd {
+                for q in 0..<queries {
+                    let row = pd + (bh * tokens + t0 + q) * tokens
+                    for key in 0..<tokens { row[key] = scores[key * lanes + q] }
+                }
+            }
+            let packedP = scratch.region(1, count: lanes * max(tokens, 1))
+            GEMM.packB(n0: 0, n1: lanes, k: tokens, b: MatrixView(scores, rowStride: lanes, columnStride: 1), into: packedP)
+            GEMM.multiplyPacked(k: tokens, a: pv + bh * vSize, panels: 0..<valuePanels, rows: headDim, b: packedP, columns: 0..<queries,
+                                c: ad + (b * inner + h * headDim) * tokens + t0, ldc: tokens, rowBias: nil)
+        })
+        ConvolutionKernel.conv2d(p.outConvolution, x: attended, weight: p.out.storage, bias: p.outBias, out: out, pool: pool, epilogue: epilogue,
+                                 packed: p.out)
+    }
+
+    /// Softmax down each column of `s` (`rows` x `columns`, rows contiguous): the AVX-512 kernel, or libm's `expf`.
+    static func softmaxColumns(_ s: UnsafeMutablePointer<Float>, rows: Int, columns: Int, scale: Float) {
+        if GEMM.avx512 && columns % 16 == 0 {
+            SoftmaxAVX512.columns(s, rows: rows, columns: columns, ld: columns, scale: scale)
+            return
+        }
+        for c in 0..<columns {
+            var largest = -Float.infinity
+            for r in 0..<rows { largest = max(largest, s[r * columns + c]) }
+            var total: Float = 0
+            for r in 0..<rows {
+                let e = expf(s[r * columns + c] * scale - largest * scale)
+                s[r * columns + c] = e
+                total += e
+            }
+            let inverse = 1 / total
+            for r in 0..<rows { s[r * columns + c] *= inverse }
+        }
     }
 
     static func run(_ a: Attention, x: Tensor, context: Tensor?, weights: (q: Tensor, qb: Tensor?, k: Tensor, kb: Tensor?, v: Tensor, vb: Tensor?, o: Tensor, ob: Tensor?),

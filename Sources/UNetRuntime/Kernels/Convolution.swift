@@ -320,41 +320,8 @@ enum ConvolutionKernel {
     @inline(__always)
     static func multiplyPanels(_ weights: PackedWeights, group: Int, panels: Range<Int>, b packedB: UnsafePointer<Float>, pixels: Range<Int>,
                                out: UnsafeMutablePointer<Float>, ldc: Int, outputChannels: Int, bias: UnsafePointer<Float>?) {
-        let k = weights.k, mr = GEMM.mr, nr = GEMM.nr
-        let p0 = pixels.lowerBound, width = pixels.count
-        let panelsN = (width + nr - 1) / nr
-        if panelsN > 1 && panelsN * k * nr * MemoryLayout<Float>.size > 512 * 1024 {
-            // B larger than L2 (deep maps, long K): each B panel stays in L2 while the weight panels
-            // stream past it, instead of every weight panel pulling all of B from L3 again.
-            for pn in 0..<panelsN {
-                let col0 = p0 + pn * nr
-                for panel in panels {
-                    let row0 = panel * mr
-                    GEMM.microkernel(k: k, a: weights.data + (group * weights.panels + panel) * k * mr, b: packedB + pn * k * nr,
-                                     c: out + row0 * ldc + col0, ldc: ldc, rows: min(mr, outputChannels - row0),
-                                     cols: min(nr, pixels.upperBound - col0), rowBias: bias.map { $0 + row0 })
-                }
-            }
-            return
-        }
-        var panel = panels.lowerBound
-        while panel < panels.upperBound {
-            let row0 = panel * mr
-            let a = weights.data + (group * weights.panels + panel) * k * mr
-            let rowBias = bias.map { $0 + row0 }
-            if GEMM.avx512 && width <= Microkernel12x16AVX512.columns && panel + 1 < panels.upperBound {
-                Microkernel12x16AVX512.run(k: k, a: a, a2: a + k * mr, b: packedB, ldb: nr, c: out + row0 * ldc + p0, ldc: ldc,
-                                           rows: min(2 * mr, outputChannels - row0), cols: width, rowBias: rowBias)
-                panel += 2
-                continue
-            }
-            for pn in 0..<panelsN {
-                let col0 = p0 + pn * nr
-                GEMM.microkernel(k: k, a: a, b: packedB + pn * k * nr, c: out + row0 * ldc + col0, ldc: ldc,
-                                 rows: min(mr, outputChannels - row0), cols: min(nr, pixels.upperBound - col0), rowBias: rowBias)
-            }
-            panel += 1
-        }
+        GEMM.multiplyPacked(k: weights.k, a: weights.data + group * weights.panels * weights.k * GEMM.mr, panels: panels, rows: outputChannels,
+                            b: packedB, columns: pixels, c: out, ldc: ldc, rowBias: bias)
     }
 
     /// Copies a run of at most one panel row (`nr` floats): straight-line vector moves, because a

@@ -100,15 +100,11 @@ public enum GEMM {
         }
     }
 
-    /// One tile of C against B columns `n0..<n1` already packed by `packB` (`packedB` is their first panel).
-    static func blockPackedB(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, a: MatrixView, packedB: UnsafePointer<Float>,
-                             c: UnsafeMutablePointer<Float>, ldc: Int, bias: Bias, accumulate: Bool, scratch: Scratch) {
-        let rows = m1 - m0
-        let cols = n1 - n0
-        let panelsM = (rows + mr - 1) / mr
-        let panelsN = (cols + nr - 1) / nr
+    /// Rows `m0..<m1` of A as microkernel panels `[panel][k][mr]`, zero past `m1`: for operands
+    /// several products share, packed once.
+    static func packA(m0: Int, m1: Int, k: Int, a: MatrixView, into packedA: UnsafeMutablePointer<Float>) {
         let kk = max(k, 1)
-        let packedA = scratch.region(0, count: panelsM * mr * kk)
+        let panelsM = (m1 - m0 + mr - 1) / mr
         // Each operand is packed reading along whichever of its axes is contiguous (a token-major view
         // of a feature map, a transposed weight), so no packing loop strides through memory.
         for p in 0..<panelsM {
@@ -132,6 +128,18 @@ public enum GEMM {
                 }
             }
         }
+    }
+
+    /// One tile of C against B columns `n0..<n1` already packed by `packB` (`packedB` is their first panel).
+    static func blockPackedB(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, a: MatrixView, packedB: UnsafePointer<Float>,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, bias: Bias, accumulate: Bool, scratch: Scratch) {
+        let rows = m1 - m0
+        let cols = n1 - n0
+        let panelsM = (rows + mr - 1) / mr
+        let panelsN = (cols + nr - 1) / nr
+        let kk = max(k, 1)
+        let packedA = scratch.region(0, count: panelsM * mr * kk)
+        packA(m0: m0, m1: m1, k: k, a: a, into: packedA)
         for pm in 0..<panelsM {
             for pn in 0..<panelsN {
                 let row0 = m0 + pm * mr, col0 = n0 + pn * nr
@@ -151,6 +159,48 @@ public enum GEMM {
                               col0: col0, cols: cols, bias: bias, accumulate: accumulate)
                 }
             }
+        }
+    }
+
+    /// `C[row, p] = sum_k A[row, k] B[k, p] + rowBias[row]` for the rows of A panels `panels`
+    /// (`a` is panel 0, `rows` rows in all) and the columns `columns` of B panels (`b` holds them
+    /// from `columns.lowerBound`); `c` is row 0, column 0. Both operands are packed already:
+    /// convolution filters and im2col panels, attention's per-head operands.
+    @inline(__always)
+    static func multiplyPacked(k: Int, a aPanels: UnsafePointer<Float>, panels: Range<Int>, rows: Int, b packedB: UnsafePointer<Float>,
+                               columns: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, rowBias: UnsafePointer<Float>?) {
+        let p0 = columns.lowerBound, width = columns.count
+        let panelsN = (width + nr - 1) / nr
+        if panelsN > 1 && panelsN * k * nr * MemoryLayout<Float>.size > 512 * 1024 {
+            // B larger than L2 (deep maps, long K): each B panel stays in L2 while the A panels
+            // stream past it, instead of every A panel pulling all of B from L3 again.
+            for pn in 0..<panelsN {
+                let col0 = p0 + pn * nr
+                for panel in panels {
+                    let row0 = panel * mr
+                    microkernel(k: k, a: aPanels + panel * k * mr, b: packedB + pn * k * nr, c: c + row0 * ldc + col0, ldc: ldc,
+                                rows: min(mr, rows - row0), cols: min(nr, columns.upperBound - col0), rowBias: rowBias.map { $0 + row0 })
+                }
+            }
+            return
+        }
+        var panel = panels.lowerBound
+        while panel < panels.upperBound {
+            let row0 = panel * mr
+            let a = aPanels + panel * k * mr
+            let bias = rowBias.map { $0 + row0 }
+            if avx512 && width <= Microkernel12x16AVX512.columns && panel + 1 < panels.upperBound {
+                Microkernel12x16AVX512.run(k: k, a: a, a2: a + k * mr, b: packedB, ldb: nr, c: c + row0 * ldc + p0, ldc: ldc,
+                                           rows: min(2 * mr, rows - row0), cols: width, rowBias: bias)
+                panel += 2
+                continue
+            }
+            for pn in 0..<panelsN {
+                let col0 = p0 + pn * nr
+                microkernel(k: k, a: a, b: packedB + pn * k * nr, c: c + row0 * ldc + col0, ldc: ldc,
+                            rows: min(mr, rows - row0), cols: min(nr, columns.upperBound - col0), rowBias: bias)
+            }
+            panel += 1
         }
     }
 

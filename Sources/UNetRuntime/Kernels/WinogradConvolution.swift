@@ -75,7 +75,7 @@ enum WinogradConvolution {
         /// would all fall in one L1 set.
         var vStride: Int { cin * tilesPerPanel + 16 }
 
-        init(_ c: Conv2D, x: Tensor, out: Tensor) {
+        init(_ c: Conv2D, x: Tensor, out: Tensor, threads: Int) {
             (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
             (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
             (py, px) = c.pad
@@ -83,8 +83,21 @@ enum WinogradConvolution {
             // are four groups of four, each group inside one tile row.
             tileColumns = wo / 4
             tileRows = ho / 4
-            // About one panel of tiles per work tile, in whole tile rows.
-            rowsPerTile = max(1, min(tileRows, tilesPerPanel / tileColumns))
+            // About one panel of tiles per work tile, in whole tile rows. Every work tile reads all the
+            // transformed filters: where they are larger than L2 they come from L3 or memory each time,
+            // so work tiles take more panels (up to 4, while the threads keep two work tiles each or,
+            // on maps too small for that, the whole image).
+            let rowsPerPanel = max(1, tilesPerPanel / tileColumns)
+            let (images, allRows) = (n, tileRows)
+            func workTiles(_ rows: Int) -> Int { images * ((allRows + rows - 1) / rows) }
+            var rows = min(allRows, rowsPerPanel)
+            if positions * cin * cout * MemoryLayout<Float>.size > 1 << 20 {
+                let fewTiles = threads > 1 && workTiles(rows) < 2 * threads
+                while rows < allRows && 2 * rows <= 4 * rowsPerPanel && (fewTiles || workTiles(2 * rows) >= 2 * threads || threads == 1) {
+                    rows = min(allRows, 2 * rows)
+                }
+            }
+            rowsPerTile = rows
             rowTiles = (tileRows + rowsPerTile - 1) / rowsPerTile
         }
 
@@ -96,7 +109,7 @@ enum WinogradConvolution {
 
     static func conv2d(_ c: Conv2D, x: Tensor, weights: TransformedWeights, bias: Tensor?, out: Tensor, pool: ThreadPool,
                        epilogue: EpilogueContext?) {
-        let t = Tiling(c, x: x, out: out)
+        let t = Tiling(c, x: x, out: out, threads: pool.threads)
         let xd = x.data, od = out.data, bd = bias?.data
         let workTiles = t.n * t.rowTiles
         if pool.threads == 1 || workTiles >= 2 * pool.threads || weights.panels == 1 {
@@ -186,30 +199,36 @@ enum WinogradConvolution {
         let pixels = t.ho * wo
         let ud = weights.data
         let panelStride = weights.panels * cin * mr
-        // m: [position][channel][nr].
+        // m: [panel][position][channel][nr].
         // Padded like `vStride`, for the output transform's 36 reads.
         let mStride = channels * nr + 16
-        let m = scratch.region(5, count: positions * mStride)
+        let m = scratch.region(5, count: panels * positions * mStride)
+        // Positions outermost: a position's filter panels come from memory once and serve every
+        // panel of tiles from L2.
+        for position in 0..<positions {
+            for p in 0..<panels {
+                let columns = min(nr, tiles - p * nr)
+                let b = v + (p * positions + position) * vStride
+                var panel = firstPanel
+                while panel < lastPanel {
+                    let a = ud + position * panelStride + panel * cin * mr
+                    let c = m + (p * positions + position) * mStride + (panel - firstPanel) * mr * nr
+                    if columns <= Microkernel12x16AVX512.columns && panel + 1 < lastPanel {
+                        Microkernel12x16AVX512.run(k: cin, a: a, a2: a + cin * mr, b: b, ldb: nr, c: c, ldc: nr,
+                                                   rows: min(2 * mr, cout - panel * mr), cols: columns, rowBias: nil)
+                        panel += 2
+                    } else {
+                        GEMM.microkernel(k: cin, a: a, b: b, c: c, ldc: nr, rows: min(mr, cout - panel * mr), cols: columns, rowBias: nil)
+                        panel += 1
+                    }
+                }
+            }
+        }
         withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 4) { outPointers in
             guard let outputs = outPointers.baseAddress else { return }
             for p in 0..<panels {
                 let columns = min(nr, tiles - p * nr)
-                for position in 0..<positions {
-                    let b = v + (p * positions + position) * vStride
-                    var panel = firstPanel
-                    while panel < lastPanel {
-                        let a = ud + position * panelStride + panel * cin * mr
-                        let c = m + position * mStride + (panel - firstPanel) * mr * nr
-                        if columns <= Microkernel12x16AVX512.columns && panel + 1 < lastPanel {
-                            Microkernel12x16AVX512.run(k: cin, a: a, a2: a + cin * mr, b: b, ldb: nr, c: c, ldc: nr,
-                                                       rows: min(2 * mr, cout - panel * mr), cols: columns, rowBias: nil)
-                            panel += 2
-                        } else {
-                            GEMM.microkernel(k: cin, a: a, b: b, c: c, ldc: nr, rows: min(mr, cout - panel * mr), cols: columns, rowBias: nil)
-                            panel += 1
-                        }
-                    }
-                }
+                let mp = m + p * positions * mStride
                 for cc in 0..<channels {
                     let co = firstChannel + cc
                     let plane = od + (batch * cout + co) * pixels
@@ -221,7 +240,7 @@ enum WinogradConvolution {
                             let index = first + 4 * q
                             outputs[q] = plane + 4 * (tr0 + index / t.tileColumns) * wo + 4 * (index % t.tileColumns)
                         }
-                        WinogradF4x4AVX512.outputTransform16(m: m + cc * nr + first - p * nr, stride: mStride, bias: b,
+                        WinogradF4x4AVX512.outputTransform16(m: mp + cc * nr + first - p * nr, stride: mStride, bias: b,
                                                              out: UnsafePointer(outputs), groups: groups, ldo: wo)
                         first += 16
                     }
