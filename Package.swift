@@ -27,7 +27,8 @@ let package = Package(
         .target(name: "UNetPlan", dependencies: ["UNetSpec", "UNetIR", "UNetPasses"]),
         // Code generated for AVX-512 (Swift's SIMD types only become FMA instructions with explicit
         // CPU flags); the runtime calls it only after checking the CPU.
-        .target(name: "UNetKernelsAVX512",
+        .target(name: "CPrefetch"),
+        .target(name: "UNetKernelsAVX512", dependencies: ["CPrefetch"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
         // Kernels are optimized in debug builds too: the test suite runs real graphs through them.
         .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetKernelsAVX512", "CZlib"],

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The 12x16 single-precision GEMM microkernel for AVX-512: twelve rows of one zmm each, for
 /// products with at most 16 columns (a 4x4 map's pixels, a 16x16 map's Winograd tiles), where the
 /// 6x32 kernel would compute half its columns for nothing.
@@ -17,7 +19,12 @@ public enum Microkernel12x16AVX512 {
         var bp = UnsafeRawPointer(b)
         let step = ldb * MemoryLayout<Float>.size
         var p = a, q = a2
-        for _ in 0..<k {
+        for kk in 0..<k {
+            // Both A streams, every other step (48 bytes apart, so every line is fetched).
+            if kk & 1 == 0 {
+                unetc_prefetch(p + Microkernel6x32AVX512.prefetchDistance)
+                unetc_prefetch(q + Microkernel6x32AVX512.prefetchDistance)
+            }
             let v = bp.loadUnaligned(as: SIMD16<Float>.self)
             c0.addProduct(SIMD16(repeating: p[0]), v)
             c1.addProduct(SIMD16(repeating: p[1]), v)

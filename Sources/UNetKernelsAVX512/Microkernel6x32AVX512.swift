@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The 6x32 single-precision GEMM microkernel for AVX-512 (two zmm registers per row, twelve
 /// FMA accumulators). This module is compiled for `skylake-avx512`; callers check the CPU first.
 ///
@@ -5,6 +7,11 @@
 public enum Microkernel6x32AVX512 {
     public static let rows = 6
     public static let columns = 32
+    /// How far ahead (in floats) the A panels are prefetched: 1.5 KB, about 64 steps of k. Filters
+    /// too large for the caches stream from memory, and the hardware prefetcher alone keeps them
+    /// about half as fast as from L3 (measured: 1.04 -> 0.65 ms for a 16x16 map's 256-channel
+    /// Winograd products; no change when they are in cache).
+    static let prefetchDistance = 384
 
     /// `C[row0 + r, col0 + j] (+)= sum_k a[k][r] * b[k][j] (+ bias)` for `r < rows`, `j < cols`.
     @inline(never)
@@ -19,6 +26,7 @@ public enum Microkernel6x32AVX512 {
         let braw = UnsafeRawPointer(b)
         var ap = a
         for kk in 0..<k {
+            if kk & 1 == 0 { unetc_prefetch(ap + prefetchDistance) }
             let b0 = braw.loadUnaligned(fromByteOffset: kk * 128, as: SIMD16<Float>.self)
             let b1 = braw.loadUnaligned(fromByteOffset: kk * 128 + 64, as: SIMD16<Float>.self)
             var s = SIMD16<Float>(repeating: ap[0])
