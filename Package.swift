@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "UNetKernelsAVX512", dependencies: ["CPrefetch"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
         // Kernels are optimized in debug builds too: the test suite runs real graphs through them.
-        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetKernelsAVX512", "CZlib"],
+        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetKernelsAVX512", "CPrefetch", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetRuntime"]),
         .executableTarget(

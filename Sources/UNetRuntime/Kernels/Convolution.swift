@@ -1,3 +1,4 @@
+import CPrefetch
 import UNetKernelsAVX512
 import UNetIR
 import UNetPasses
@@ -197,6 +198,7 @@ enum ConvolutionKernel {
             return
         }
         let panelJump = k * nr - nr
+        let ahead = 2 * h * w
         var kIndex = channels.lowerBound * kh * kw
         for ci in channels {
             let plane = input + ci * h * w
@@ -219,7 +221,14 @@ enum ConvolutionKernel {
                                 // Zeros left and right of the input row, a copy of what lies inside it.
                                 let lead = min(n, max(0, -ix)), inside = max(0, min(n, w - ix) - lead)
                                 if lead > 0 { dst.update(repeating: 0, count: lead) }
-                                if inside > 0 { copyRun(dst + lead, plane + iy * w + ix + lead, inside) }
+                                if inside > 0 {
+                                    let src = plane + iy * w + ix + lead
+                                    // The same run two channels on: each channel's rows are streams too short for
+                                    // the hardware prefetcher to get ahead of.
+                                    unetc_prefetch(src + ahead)
+                                    unetc_prefetch(src + ahead + 16)
+                                    copyRun(dst + lead, src, inside)
+                                }
                                 if lead + inside < n { (dst + lead + inside).update(repeating: 0, count: n - lead - inside) }
                             } else {
                                 let row = plane + iy * w
