@@ -30,8 +30,11 @@ let package = Package(
         .target(name: "CPrefetch"),
         .target(name: "UNetKernelsAVX512", dependencies: ["CPrefetch"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
+        // The same for AVX2 + FMA machines (no AVX-512): the GEMM microkernel.
+        .target(name: "UNetKernelsAVX2", dependencies: ["CPrefetch"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
         // Kernels are optimized in debug builds too: the test suite runs real graphs through them.
-        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetKernelsAVX512", "CPrefetch", "CZlib"],
+        .target(name: "UNetRuntime", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetKernelsAVX512", "UNetKernelsAVX2", "CPrefetch", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "UNetCompiler", dependencies: ["UNetSpec", "UNetIR", "UNetPasses", "UNetPlan", "UNetRuntime"]),
         .executableTarget(

@@ -2,12 +2,15 @@ import Foundation
 
 /// Which microkernels this CPU can run, read once from /proc/cpuinfo.
 ///
-/// `UNETC_ISA=portable` forces the portable kernels (to test them, or to compare).
+/// `UNETC_ISA=portable` forces the portable kernels and `UNETC_ISA=avx2` the AVX2 ones on an
+/// AVX-512 machine (to test them, or to compare); neither enables what the CPU lacks.
 public enum CPUFeatures {
-    public enum ISA: String, Sendable { case avx512, portable }
+    public enum ISA: String, Sendable { case avx512, avx2, portable }
 
     /// The instruction-set extensions LLVM's `skylake-avx512` target may use.
     static let avx512Flags: Set<String> = ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx2", "fma", "bmi2"]
+    /// Those of its `haswell` target.
+    static let avx2Flags: Set<String> = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "popcnt"]
 
     /// The tag plans carry: the architecture and the kernels (and so the weight panels) they were prepared for.
     public static var planTag: String {
@@ -21,12 +24,14 @@ public enum CPUFeatures {
     }
 
     public static let isa: ISA = {
-        if ProcessInfo.processInfo.environment["UNETC_ISA"] == "portable" { return .portable }
+        let requested = ProcessInfo.processInfo.environment["UNETC_ISA"]
+        if requested == "portable" { return .portable }
         #if arch(x86_64)
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return .portable }
         let flags = Set(line.split(separator: " ").map(String.init))
-        return avx512Flags.isSubset(of: flags) ? .avx512 : .portable
+        if avx512Flags.isSubset(of: flags) && requested != "avx2" { return .avx512 }
+        return avx2Flags.isSubset(of: flags) ? .avx2 : .portable
         #else
         return .portable
         #endif

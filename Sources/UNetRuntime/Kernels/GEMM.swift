@@ -1,4 +1,5 @@
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 
 /// Single-precision matrix multiply `C = A·B (+ bias)` on strided operands, tiled for the thread pool.
 ///
@@ -22,10 +23,11 @@ public struct MatrixView {
 
 public enum GEMM {
     static let avx512 = CPUFeatures.isa == .avx512
-    /// Microkernel tile: 6x32 with AVX-512, 4x16 portable.
-    static let mr = avx512 ? Microkernel6x32AVX512.rows : 4
-    static let nr = avx512 ? Microkernel6x32AVX512.columns : 16
-    public static let blockM = avx512 ? 72 : 64
+    static let avx2 = CPUFeatures.isa == .avx2
+    /// Microkernel tile: 6x32 with AVX-512, 6x16 with AVX2, 4x16 portable.
+    static let mr = avx512 ? Microkernel6x32AVX512.rows : avx2 ? Microkernel6x16AVX2.rows : 4
+    static let nr = avx512 ? Microkernel6x32AVX512.columns : avx2 ? Microkernel6x16AVX2.columns : 16
+    public static let blockM = mr == 6 ? 72 : 64
     public static let blockN = 128
 
     public enum Bias {
@@ -144,16 +146,19 @@ public enum GEMM {
             for pn in 0..<panelsN {
                 let row0 = m0 + pm * mr, col0 = n0 + pn * nr
                 let rows = min(mr, m1 - row0), cols = min(nr, n1 - col0)
+                var rowBias: UnsafePointer<Float>?
+                var columnBias: UnsafePointer<Float>?
+                switch bias {
+                case .none: break
+                case .perRow(let p): rowBias = p + row0
+                case .perColumn(let p): columnBias = p + col0
+                }
                 if avx512 {
-                    var rowBias: UnsafePointer<Float>?
-                    var columnBias: UnsafePointer<Float>?
-                    switch bias {
-                    case .none: break
-                    case .perRow(let p): rowBias = p + row0
-                    case .perColumn(let p): columnBias = p + col0
-                    }
                     Microkernel6x32AVX512.run(k: k, a: packedA + pm * mr * kk, b: packedB + pn * nr * kk, c: c + row0 * ldc + col0, ldc: ldc,
                                               rows: rows, cols: cols, rowBias: rowBias, columnBias: columnBias, accumulate: accumulate)
+                } else if avx2 {
+                    Microkernel6x16AVX2.run(k: k, a: packedA + pm * mr * kk, b: packedB + pn * nr * kk, c: c + row0 * ldc + col0, ldc: ldc,
+                                            rows: rows, cols: cols, rowBias: rowBias, columnBias: columnBias, accumulate: accumulate)
                 } else {
                     micro4x16(k: k, a: packedA + pm * mr * kk, b: packedB + pn * nr * kk, c: c, ldc: ldc, row0: row0, rows: rows,
                               col0: col0, cols: cols, bias: bias, accumulate: accumulate)
@@ -219,6 +224,8 @@ public enum GEMM {
         if avx512 {
             Microkernel6x32AVX512.run(k: k, a: a, b: b, c: c, ldc: ldc, rows: rows, cols: cols, rowBias: rowBias, columnBias: nil,
                                       accumulate: false)
+        } else if avx2 {
+            Microkernel6x16AVX2.run(k: k, a: a, b: b, c: c, ldc: ldc, rows: rows, cols: cols, rowBias: rowBias, columnBias: nil, accumulate: false)
         } else {
             micro4x16(k: k, a: a, b: b, c: c, ldc: ldc, row0: 0, rows: rows, col0: 0, cols: cols,
                       bias: rowBias.map { .perRow($0) } ?? .none, accumulate: false)
