@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// Depthwise convolution of one channel plane, compiled for AVX-512 (callers check the CPU first).
 ///
 /// Output rows are accumulated tap row by tap row over the range where every tap stays inside the
@@ -141,7 +143,11 @@ public enum DepthwiseConvolutionAVX512 {
                 row[ox] = acc
             }
             for ox in 0..<min(inner.lowerBound, wo) { scalar(ox) }
+            // Two input rows ahead: the next output rows' new row, which otherwise arrives late at
+            // the start of every plane and after every row switch.
+            let ahead = inputRow(2).map { $0 + 2 * w }
             @inline(__always) func vector(_ ox: Int) {
+                if let ahead { unetc_prefetch(ahead + ox) }
                 var acc = SIMD16<Float>(repeating: bias)
                 add(&acc, r0, ox, t00, t01, t02)
                 add(&acc, r1, ox, t10, t11, t12)
