@@ -11,7 +11,7 @@ enum NormalizationKernel {
         let plane = x.count / (x.shape[0] * channels)
         let xd = x.data, od = out.data
         let wd = weight.data, bd = bias.data, md = mean.data, vd = variance.data
-        pool.parallelFor(x.shape[0] * channels) { p in
+        pool.parallelFor(x.shape[0] * channels, elements: x.count) { p in
             let c = p % channels
             let s = wd[c] / (vd[c] + Float(eps)).squareRoot()
             let t = bd[c] - md[c] * s
@@ -28,7 +28,7 @@ enum NormalizationKernel {
         let plane = x.count / (x.shape[0] * channels)
         let perGroup = channels / groups
         let xd = x.data, od = out.data, wd = weight?.data, bd = bias?.data
-        pool.parallelFor(x.shape[0] * groups) { task in
+        pool.parallelFor(x.shape[0] * groups, elements: x.count) { task in
             let group = task % groups
             let base = task * perGroup * plane
             let n = perGroup * plane

@@ -9,7 +9,7 @@ enum ResamplingKernel {
         let xd = x.data, od = out.data
         // The UNet downsampling step: every window inside the input, no bounds, a loop that vectorizes.
         let halving = p.kind == .max && p.kernel == (2, 2) && p.stride == (2, 2) && p.pad == (0, 0) && 2 * ho <= h && 2 * wo <= w
-        pool.parallelFor(x.shape[0] * x.shape[1]) { plane in
+        pool.parallelFor(x.shape[0] * x.shape[1], elements: x.count + out.count) { plane in
             let src = xd + plane * h * w, dst = od + plane * ho * wo
             if halving && GEMM.avx512 {
                 for oy in 0..<ho { MaxPoolAVX512.halvingRow(src + 2 * oy * w, src + (2 * oy + 1) * w, dst + oy * wo, count: wo) }
@@ -84,7 +84,7 @@ enum ResamplingKernel {
             let xs = (0..<wo).map { min(Int((Float($0) * sx).rounded(.down)), w - 1) }
             let doubling = ho == 2 * h && wo == 2 * w && ys.enumerated().allSatisfy { $0.element == $0.offset / 2 }
                 && xs.enumerated().allSatisfy { $0.element == $0.offset / 2 }
-            pool.parallelFor(x.shape[0] * x.shape[1]) { plane in
+            pool.parallelFor(x.shape[0] * x.shape[1], elements: x.count + out.count) { plane in
                 let src = xd + plane * h * w, dst = od + plane * ho * wo
                 if doubling {
                     // 2x (decoders): each input row written twice side by side, then the output row copied.
@@ -117,7 +117,7 @@ enum ResamplingKernel {
             }
             let ys = (0..<ho).map { source($0, h, ho, sy) }
             let xs = (0..<wo).map { source($0, w, wo, sx) }
-            pool.parallelFor(x.shape[0] * x.shape[1]) { plane in
+            pool.parallelFor(x.shape[0] * x.shape[1], elements: x.count + out.count) { plane in
                 let src = xd + plane * h * w, dst = od + plane * ho * wo
                 for oy in 0..<ho {
                     let (y0, y1, ly) = ys[oy]
