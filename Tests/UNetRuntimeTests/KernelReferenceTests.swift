@@ -76,6 +76,8 @@ final class KernelReferenceTests: XCTestCase {
             (Conv2D(out: 9, kernel: (3, 3), stride: (1, 1), pad: (2, 2), dilation: (2, 2), groups: 1, bias: false), [1, 5, 6, 7]),
             (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [2, 4, 9, 10]),
             (Conv2D(out: 6, kernel: (1, 3), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 6, 3, 12]),
+            // A long K over two pixel panels (im2col larger than L2): B panels outermost, the weight panels streaming past.
+            (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 300, 7, 9]),
             // Rows of at least a panel: the run-by-run im2col (stride 1 and 2, runs crossing panels and edges).
             (Conv2D(out: 7, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 3, 5, 40]),
             (Conv2D(out: 5, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 2, 6, 70]),
