@@ -76,6 +76,9 @@ final class KernelReferenceTests: XCTestCase {
             (Conv2D(out: 9, kernel: (3, 3), stride: (1, 1), pad: (2, 2), dilation: (2, 2), groups: 1, bias: false), [1, 5, 6, 7]),
             (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (0, 1), dilation: (1, 1), groups: 1, bias: true), [2, 4, 9, 10]),
             (Conv2D(out: 6, kernel: (1, 3), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 6, 3, 12]),
+            // 1x1 to at most 4 channels on a map of over 1024 pixels (a head): pixel blocks of 64, the tail one by one.
+            (Conv2D(out: 2, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [2, 5, 33, 35]),
+            (Conv2D(out: 3, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: false), [1, 32, 32, 64]),
             // A long K over two pixel panels (im2col larger than L2): B panels outermost, the weight panels streaming past.
             (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 300, 7, 9]),
             // Rows of at least a panel: the run-by-run im2col (stride 1 and 2, runs crossing panels and edges).
