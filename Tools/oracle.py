@@ -27,6 +27,7 @@ Usage (Tools/setup-venv.sh makes the venv):
 
   --unetc PATH    the binary (default .build/debug/unetc, or $UNETC)
   --oracle-only   skip `unetc run`; only check the ONNX export against the numpy reference
+  --plan          compile each graph with its weights to a plan (`unetc compile`) and run the plan
   --per-node      also compare every intermediate value ORT vs numpy (debugging the oracle)
   --keep          keep the work directory (weights, inputs, outputs, model.onnx) and print it
   --no-calibrate  keep the random batch-norm statistics (running_mean ~ 0.1 N(0,1), var U(0.5, 1.5))
@@ -1167,10 +1168,24 @@ def run_ort(model, inputs, threads):
 # unetc run and comparison
 # ----------------------------------------------------------------------------------------------
 
-def run_unetc(unetc, graph, weights_path, input_paths, out_dir, threads, timeout):
-    """Returns (outputs by name or None, message, seconds)."""
+def run_unetc(unetc, graph, weights_path, input_paths, out_dir, threads, timeout, plan=False):
+    """Returns (outputs by name or None, message, seconds). With `plan`, the graph and weights are
+    first compiled to a plan file (`unetc compile`) and the plan is run: the path users deploy,
+    where filters are stored in their kernels' layouts."""
     wait_for_binary(unetc)
     cmd = [unetc, "run", graph, "--weights", weights_path]
+    if plan:
+        plan_path = os.path.join(out_dir, "model.unetc")
+        compile_cmd = [unetc, "compile", graph, "--weights", weights_path, "-o", plan_path]
+        try:
+            p = subprocess.run(compile_cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, f"`unetc compile` timed out after {timeout} s", 0.0
+        if p.returncode != 0:
+            text = (p.stderr.strip() or p.stdout.strip()).splitlines()
+            detail = "\n".join("      " + line for line in text[:12])
+            return None, f"unetc compile FAILED (exit {p.returncode}); command: {' '.join(compile_cmd)}\n{detail}", 0.0
+        cmd = [unetc, "run", plan_path]
     for name, path in input_paths.items():
         cmd += ["--input", f"{name}={path}"]
     cmd += ["--output", out_dir, "--threads", str(threads)]
@@ -1275,7 +1290,7 @@ def check_graph(graph, args, workdir):
         out_dir = os.path.join(workdir, "unetc-out")
         shutil.rmtree(out_dir, ignore_errors=True)
         os.makedirs(out_dir)
-        ok, unetc_msg, t_unetc = run_unetc(args.unetc, graph, weights_path, input_paths, out_dir, args.threads, args.timeout)
+        ok, unetc_msg, t_unetc = run_unetc(args.unetc, graph, weights_path, input_paths, out_dir, args.threads, args.timeout, args.plan)
         if ok:
             unetc_out = {}
             for o in ir["outputs"]:
@@ -1371,6 +1386,7 @@ def main(argv=None):
     p.add_argument("--unetc", default=os.environ.get("UNETC", DEFAULT_UNETC), help="the unetc binary")
     p.add_argument("--keep", action="store_true", help="keep the work directory (and write model.onnx)")
     p.add_argument("--oracle-only", action="store_true", help="skip `unetc run`: check ORT against numpy only")
+    p.add_argument("--plan", action="store_true", help="compile each graph to a plan file (`unetc compile`) and run the plan")
     p.add_argument("--per-node", action="store_true", help="compare every intermediate value ORT vs numpy")
     p.add_argument("--no-calibrate", action="store_true",
                    help="keep random batch-norm statistics (mean ~ 0, var in [0.5, 1.5]) instead of matching them "

@@ -5,17 +5,18 @@ import CPrefetch
 /// 6-row panel for one or two rows; here each block of 64 pixels of every input channel is read
 /// once from memory and summed into each output channel while in L1.
 public enum FewOutputsPointwiseAVX512 {
-    /// `dst[co][p] = bias[co] + sum_ci weight[co * inputs + ci] * src[ci * pixels + p]` for pixels
-    /// `range`, summed over the input channels in order.
+    /// `dst[co][p] = bias[co] + sum_ci w(co, ci) * src[ci * pixels + p]` for pixels `range`, summed
+    /// over the input channels in order, with `w(co, ci) = weight[co * outputStride + ci * inputStride]`
+    /// (plain filters, or the 6-row GEMM panel a plan stores).
     @inline(never)
-    public static func run(src: UnsafePointer<Float>, inputs: Int, pixels: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                           dst: UnsafeMutablePointer<Float>, outputs: Int, range: Range<Int>) {
+    public static func run(src: UnsafePointer<Float>, inputs: Int, pixels: Int, weight: UnsafePointer<Float>, outputStride: Int, inputStride: Int,
+                           bias: UnsafePointer<Float>?, dst: UnsafeMutablePointer<Float>, outputs: Int, range: Range<Int>) {
         var p = range.lowerBound
         while p + 64 <= range.upperBound {
             for co in 0..<outputs {
                 let b = SIMD16<Float>(repeating: bias?[co] ?? 0)
                 var a0 = b, a1 = b, a2 = b, a3 = b
-                let w = weight + co * inputs
+                let w = weight + co * outputStride
                 for ci in 0..<inputs {
                     let x = UnsafeRawPointer(src + ci * pixels + p)
                     if co == 0 {
@@ -23,7 +24,7 @@ public enum FewOutputsPointwiseAVX512 {
                         // hardware prefetcher, so the block four ahead is asked for here.
                         for line in 0..<4 { unetc_prefetch(x + 1024 + 64 * line) }
                     }
-                    let s = SIMD16<Float>(repeating: w[ci])
+                    let s = SIMD16<Float>(repeating: w[ci * inputStride])
                     a0.addProduct(s, x.loadUnaligned(as: SIMD16<Float>.self))
                     a1.addProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self))
                     a2.addProduct(s, x.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self))
@@ -41,7 +42,7 @@ public enum FewOutputsPointwiseAVX512 {
         while p < range.upperBound {
             for co in 0..<outputs {
                 var acc = bias?[co] ?? 0
-                for ci in 0..<inputs { acc.addProduct(weight[co * inputs + ci], src[ci * pixels + p]) }
+                for ci in 0..<inputs { acc.addProduct(weight[co * outputStride + ci * inputStride], src[ci * pixels + p]) }
                 dst[co * pixels + p] = acc
             }
             p += 1

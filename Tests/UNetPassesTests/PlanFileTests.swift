@@ -32,13 +32,20 @@ final class PlanFileTests: XCTestCase {
         XCTAssertEqual(loaded.program.graph.liveSteps.count, result.graph.liveSteps.count)
         let (_, unoptimized) = try compiledPlan("graphs/test/all_kernels_small.json", optimize: false)
         try PassTestSupport.assertSameOutputs(unoptimized.graph, result.graph)
-        // The plan's own executor against the in-memory compilation: identical bytes.
+        try assertPlanRunsLikeMemory(path, result)
+        // A segmentation head (1x1 to one channel on a 64x64 map), whose kernel reads the filters as the plan stores them.
+        let (tinyPath, tiny) = try compiledPlan("graphs/dag_tiny.json")
+        try assertPlanRunsLikeMemory(tinyPath, tiny)
+    }
+
+    /// The plan's own executor against the in-memory compilation: identical bytes.
+    func assertPlanRunsLikeMemory(_ path: String, _ result: Compiler.Result, line: UInt = #line) throws {
         let session = try ModelSession(path: path, threads: 2)
         var inputs: [String: Tensor] = [:]
         for (name, _, _) in session.graph.inputs { inputs[name] = session.defaultInput(name, seed: 5) }
         let fromPlan = try session.run(inputs)
         let inMemory = try Executor(program: Program(graph: result.graph, memory: result.memory), threads: 1).run(inputs: inputs)
-        for (name, t) in fromPlan { XCTAssertEqual(t.values, inMemory[name]?.values, name) }
+        for (name, t) in fromPlan { XCTAssertEqual(t.values, inMemory[name]?.values, "\(path): \(name)", line: line) }
     }
 
     func testDamagedPlansAreRefused() throws {

@@ -75,7 +75,7 @@ enum ConvolutionKernel {
             return
         }
         if GEMM.avx512 && c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0) && g == 1 && cout <= 4 && ho * wo >= 1024 {
-            fewOutputs(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue)
+            fewOutputs(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue, packed: packed)
             return
         }
         let weights = packed ?? PackedWeights(c, weight: weight, inputChannels: cin)
@@ -116,18 +116,22 @@ enum ConvolutionKernel {
         })
     }
 
-    /// A 1x1 convolution to at most 4 channels on a large map (a segmentation head): the plain
-    /// filters against the input where it is, pixel blocks split over the threads.
-    static func fewOutputs(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?) {
+    /// A 1x1 convolution to at most 4 channels on a large map (a segmentation head): the filters
+    /// (plain, or the one GEMM panel a plan stores them as) against the input where it is, pixel
+    /// blocks split over the threads.
+    static func fewOutputs(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?,
+                           packed: PackedWeights?) {
         let (n, cin) = (x.shape[0], x.shape[1])
         let cout = out.shape[1], pixels = out.shape[2] * out.shape[3]
         // Blocks of 1024 pixels: whole 16-pixel statistics blocks, and enough of them for the threads.
         let block = 1024, blocks = (pixels + block - 1) / block
-        let xd = x.data, od = out.data, wd = weight.data, bd = bias.map { UnsafePointer($0.data) }
+        let xd = x.data, od = out.data, bd = bias.map { UnsafePointer($0.data) }
+        // Panels are `[k][mr]`: one filter row is every mr-th float.
+        let (wd, outputStride, inputStride) = packed.map { ($0.data, 1, GEMM.mr) } ?? (weight.data, cin, 1)
         pool.parallelFor(n * blocks) { tile in
             let batch = tile / blocks, p0 = tile % blocks * block, range = p0..<min(pixels, p0 + block)
-            FewOutputsPointwiseAVX512.run(src: xd + batch * cin * pixels, inputs: cin, pixels: pixels, weight: wd, bias: bd,
-                                          dst: od + batch * cout * pixels, outputs: cout, range: range)
+            FewOutputsPointwiseAVX512.run(src: xd + batch * cin * pixels, inputs: cin, pixels: pixels, weight: wd, outputStride: outputStride,
+                                          inputStride: inputStride, bias: bd, dst: od + batch * cout * pixels, outputs: cout, range: range)
             if let e = epilogue {
                 EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch, channelRange: 0..<cout, pixelRange: range)
             }
