@@ -75,7 +75,7 @@ enum ConvolutionKernel {
             return
         }
         if GEMM.avx512 && c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0) && g == 1 && cout <= 4 && ho * wo >= 1024 {
-            fewOutputs(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue, packed: packed)
+            fewOutputs(x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue, packed: packed)
             return
         }
         let weights = packed ?? PackedWeights(c, weight: weight, inputChannels: cin)
@@ -119,7 +119,7 @@ enum ConvolutionKernel {
     /// A 1x1 convolution to at most 4 channels on a large map (a segmentation head): the filters
     /// (plain, or the one GEMM panel a plan stores them as) against the input where it is, pixel
     /// blocks split over the threads.
-    static func fewOutputs(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?,
+    static func fewOutputs(x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?,
                            packed: PackedWeights?) {
         let (n, cin) = (x.shape[0], x.shape[1])
         let cout = out.shape[1], pixels = out.shape[2] * out.shape[3]
@@ -192,8 +192,9 @@ enum ConvolutionKernel {
             return
         }
         if wo < nr && taps * panels * nr <= 1 << 14 && h * w <= Int(Int32.max) {
-            // Rows shorter than a panel (maps deep in the UNet): per-run bookkeeping would cost more
-            // than the copy, so a table gives each tap's source offset per pixel (-1: padding).
+            // Strided rows shorter than a panel (the downsampling convolutions deep in the UNet; stride-1
+            // ones took the padded copy above): per-run bookkeeping would cost more than the copy, so
+            // a table gives each tap's source offset per pixel (-1: padding).
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: taps * panels * nr) { table in
                 var entry = 0
                 for i in 0..<kh {

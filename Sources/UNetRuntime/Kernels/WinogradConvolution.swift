@@ -207,21 +207,11 @@ enum WinogradConvolution {
         // panel of tiles from L2.
         for position in 0..<positions {
             for p in 0..<panels {
-                let columns = min(nr, tiles - p * nr)
-                let b = v + (p * positions + position) * vStride
-                var panel = firstPanel
-                while panel < lastPanel {
-                    let a = ud + position * panelStride + panel * cin * mr
-                    let c = m + (p * positions + position) * mStride + (panel - firstPanel) * mr * nr
-                    if columns <= Microkernel12x16AVX512.columns && panel + 1 < lastPanel {
-                        Microkernel12x16AVX512.run(k: cin, a: a, a2: a + cin * mr, b: b, ldb: nr, c: c, ldc: nr,
-                                                   rows: min(2 * mr, cout - panel * mr), cols: columns, rowBias: nil)
-                        panel += 2
-                    } else {
-                        GEMM.microkernel(k: cin, a: a, b: b, c: c, ldc: nr, rows: min(mr, cout - panel * mr), cols: columns, rowBias: nil)
-                        panel += 1
-                    }
-                }
+                // This split's filter panels against one panel of tiles (the 12x16 kernel for pairs of
+                // panels when there are at most 16 tiles).
+                GEMM.multiplyPacked(k: cin, a: ud + position * panelStride + firstPanel * cin * mr, panels: 0..<(lastPanel - firstPanel),
+                                    rows: channels, b: v + (p * positions + position) * vStride, columns: 0..<min(nr, tiles - p * nr),
+                                    c: m + (p * positions + position) * mStride, ldc: nr, rowBias: nil)
             }
         }
         withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 4) { outPointers in
