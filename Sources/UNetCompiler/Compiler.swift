@@ -8,9 +8,12 @@ public struct CompileOptions: Sendable {
     public var optimize = true
     /// Memory the model may claim; checked before weights are read and before the arena is allocated.
     public var budget = MemoryBudget()
-    public init(optimize: Bool = true, budget: MemoryBudget = MemoryBudget()) {
+    /// Channel-blocked regions (`BlockedLayoutSelection`): by default where this machine has the kernels.
+    public var blockedLayout = WeightPreparation.blockedLayoutAvailable
+    public init(optimize: Bool = true, budget: MemoryBudget = MemoryBudget(), blockedLayout: Bool = WeightPreparation.blockedLayoutAvailable) {
         self.optimize = optimize
         self.budget = budget
+        self.blockedLayout = blockedLayout
     }
 }
 
@@ -27,7 +30,7 @@ public enum Compiler {
                                after: ((String, OptimizedGraph) -> Void)? = nil) -> Result {
         var optimized = OptimizedGraph(graph: graph, weights: weights)
         var log: [(String, Int)] = []
-        if options.optimize { log = PassManager.standard.run(&optimized, after: after) }
+        if options.optimize { log = PassManager.standard(blockedLayout: options.blockedLayout).run(&optimized, after: after) }
         return Result(graph: optimized, memory: MemoryPlan.plan(optimized), log: log)
     }
 

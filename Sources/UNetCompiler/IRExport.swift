@@ -82,6 +82,7 @@ public enum IRExport {
         case .attention(let a):
             return ["heads": a.heads, "head_dim": a.headDim ?? NSNull(), "qkv_bias": a.qkvBias, "out_bias": a.outBias]
         case .geglu(let out): return ["out": out]
+        case .reorder(let layout): return ["to": layout.rawValue]
         }
     }
 }

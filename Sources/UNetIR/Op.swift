@@ -35,6 +35,20 @@ public enum Op: Sendable, Equatable, Codable {
     case toTokens
     /// `[B, N, C]` back to `[B, C, H, W]`, with H and W taken from the second operand.
     case fromTokens
+    /// The same `[N, C, H, W]` values rewritten in memory layout `to`. Only the compiler inserts it
+    /// (at the edges of a channel-blocked region); graph files cannot name it.
+    case reorder(to: ActivationLayout)
+}
+
+/// How a 4-D activation `[N, C, H, W]` lies in memory.
+public enum ActivationLayout: String, Sendable, Equatable, Codable {
+    /// NCHW: each channel's plane contiguous.
+    case plain = "nchw"
+    /// NCHW16c: channels in blocks of 16, each block `[H, W, 16]`, so a pixel's 16 channels are one
+    /// 64-byte vector. Needs a channel count that is a multiple of 16; block `b` then starts where
+    /// channel `16 b` starts in the plain layout, so channel slices (zero-copy concatenation) keep
+    /// their offsets.
+    case blocked16 = "nchw16c"
 }
 
 public struct Conv2D: Sendable, Equatable {
@@ -191,6 +205,7 @@ extension Op {
         case .labToRGB: "lab_to_rgb"
         case .toTokens: "to_tokens"
         case .fromTokens: "from_tokens"
+        case .reorder: "reorder"
         }
     }
 }

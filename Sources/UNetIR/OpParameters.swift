@@ -18,7 +18,7 @@ extension Op {
         }
         func checkAxis(_ axis: Int) { check("axis", axis, min: -Limits.maxRank) }
         switch self {
-        case .input, .matmul, .batchNorm, .layerNorm, .instanceNorm, .unary, .binary, .film, .globalPool, .labToRGB, .toTokens, .fromTokens:
+        case .input, .matmul, .batchNorm, .layerNorm, .instanceNorm, .unary, .binary, .film, .globalPool, .labToRGB, .toTokens, .fromTokens, .reorder:
             break
         case .conv2d(let c):
             check("out", c.out, min: 1); check("kernel", c.kernel, min: 1); check("stride", c.stride, min: 1)

@@ -34,7 +34,7 @@ public enum OpSemantics {
         case .concat: 1...Int.max
         case .conv2d, .convTranspose2d, .linear, .batchNorm, .groupNorm, .layerNorm, .instanceNorm, .unary, .softmax,
              .slice, .reshape, .transpose, .pool2d, .globalPool, .upsample, .pixelShuffle, .channelShuffle, .pad, .crop,
-             .timestepEmbedding, .geglu, .labToRGB, .toTokens:
+             .timestepEmbedding, .geglu, .labToRGB, .toTokens, .reorder:
             1...1
         }
     }
@@ -193,6 +193,10 @@ public enum OpSemantics {
             try rank(x, 4, "NCHW input")
             if x[1] % (r * r) != 0 { throw ShapeError("channels \(x[1]) are not divisible by factor^2 = \(r * r)") }
             shape = [x[0], x[1] / (r * r), x[2] * r, x[3] * r]
+        case .reorder(let layout):
+            try rank(x, 4, "NCHW input")
+            if layout == .blocked16 && x[1] % 16 != 0 { throw ShapeError("\(x[1]) channels do not fill blocks of 16") }
+            shape = x
         case .channelShuffle(let g):
             guard x.count >= 2 else { throw ShapeError("needs an input of rank at least 2") }
             if x[1] % g != 0 { throw ShapeError("\(g) groups do not divide \(x[1]) channels") }
@@ -351,7 +355,7 @@ public enum OpSemantics {
             return projection("to_q", d.inner, d.channels, a.qkvBias) + projection("to_k", d.inner, d.contextChannels, a.qkvBias)
                 + projection("to_v", d.inner, d.contextChannels, a.qkvBias) + projection("to_out.0", d.channels, d.inner, a.outBias)
         case .input, .matmul, .unary, .softmax, .binary, .film, .concat, .slice, .reshape, .transpose, .pool2d, .globalPool,
-             .upsample, .pixelShuffle, .channelShuffle, .pad, .crop, .timestepEmbedding, .labToRGB, .toTokens, .fromTokens:
+             .upsample, .pixelShuffle, .channelShuffle, .pad, .crop, .timestepEmbedding, .labToRGB, .toTokens, .fromTokens, .reorder:
             return []
         }
     }
@@ -400,7 +404,7 @@ public enum OpSemantics {
             return product(2, d.batch, sum(projections, products))
         case .input, .batchNorm, .groupNorm, .layerNorm, .instanceNorm, .unary, .softmax, .binary, .film, .concat, .slice,
              .reshape, .transpose, .pool2d, .globalPool, .upsample, .pixelShuffle, .channelShuffle, .pad, .crop,
-             .timestepEmbedding, .labToRGB, .toTokens, .fromTokens:
+             .timestepEmbedding, .labToRGB, .toTokens, .fromTokens, .reorder:
             return 0
         }
     }

@@ -17,18 +17,48 @@ public enum Microkernel6x32AVX512 {
     @inline(never)
     public static func run(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
                            rows: Int, cols: Int, rowBias: UnsafePointer<Float>?, columnBias: UnsafePointer<Float>?, accumulate: Bool) {
+        let braw = UnsafeRawPointer(b)
+        tile(k: k, a: a, c: c, ldc: ldc, rows: rows, cols: cols, rowBias: rowBias, columnBias: columnBias, accumulate: accumulate) { kk in
+            (braw.loadUnaligned(fromByteOffset: kk * 128, as: SIMD16<Float>.self),
+             braw.loadUnaligned(fromByteOffset: kk * 128 + 64, as: SIMD16<Float>.self))
+        }
+    }
+
+    /// `run` on a full panel of 32 columns read where they lie (row `kk` at `source + kk * ldb`: a
+    /// 1x1 convolution's input channels), packing them into `packed` on the way for the other row
+    /// panels. The loads of the next rows overlap the products, where a separate packing pass
+    /// waits on each. Each row is prefetched two panels ahead.
+    @inline(never)
+    public static func runPacking(k: Int, a: UnsafePointer<Float>, source: UnsafePointer<Float>, ldb: Int, packed: UnsafeMutablePointer<Float>,
+                                  c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, rowBias: UnsafePointer<Float>?) {
+        let sraw = UnsafeRawPointer(source), praw = UnsafeMutableRawPointer(packed)
+        let rowBytes = ldb * 4
+        tile(k: k, a: a, c: c, ldc: ldc, rows: rows, cols: 32, rowBias: rowBias, columnBias: nil, accumulate: false) { kk in
+            let offset = kk * rowBytes
+            unetc_prefetch(source + kk * ldb + 64)
+            unetc_prefetch(source + kk * ldb + 80)
+            let b0 = sraw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let b1 = sraw.loadUnaligned(fromByteOffset: offset + 64, as: SIMD16<Float>.self)
+            praw.storeBytes(of: b0, toByteOffset: kk * 128, as: SIMD16<Float>.self)
+            praw.storeBytes(of: b1, toByteOffset: kk * 128 + 64, as: SIMD16<Float>.self)
+            return (b0, b1)
+        }
+    }
+
+    @inline(__always)
+    static func tile(k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
+                     rowBias: UnsafePointer<Float>?, columnBias: UnsafePointer<Float>?, accumulate: Bool,
+                     loadB: (Int) -> (SIMD16<Float>, SIMD16<Float>)) {
         var c00 = SIMD16<Float>(), c01 = SIMD16<Float>()
         var c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
         var c20 = SIMD16<Float>(), c21 = SIMD16<Float>()
         var c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
         var c40 = SIMD16<Float>(), c41 = SIMD16<Float>()
         var c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
-        let braw = UnsafeRawPointer(b)
         var ap = a
         for kk in 0..<k {
             if kk & 1 == 0 { unetc_prefetch(ap + prefetchDistance) }
-            let b0 = braw.loadUnaligned(fromByteOffset: kk * 128, as: SIMD16<Float>.self)
-            let b1 = braw.loadUnaligned(fromByteOffset: kk * 128 + 64, as: SIMD16<Float>.self)
+            let (b0, b1) = loadB(kk)
             var s = SIMD16<Float>(repeating: ap[0])
             c00.addProduct(s, b0); c01.addProduct(s, b1)
             s = SIMD16<Float>(repeating: ap[1])

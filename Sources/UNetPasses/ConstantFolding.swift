@@ -81,7 +81,8 @@ public struct ConstantFolding: GraphPass {
             let tokens = graph.steps[x].inputs[0]
             return graph.steps[tokens].shape == step.shape ? tokens : nil
         case .input, .conv2d, .convTranspose2d, .linear, .matmul, .batchNorm, .groupNorm, .layerNorm, .instanceNorm, .unary, .softmax,
-             .binary, .film, .pixelShuffle, .channelShuffle, .timestepEmbedding, .attention, .geglu, .labToRGB:
+             .binary, .film, .pixelShuffle, .channelShuffle, .timestepEmbedding, .attention, .geglu, .labToRGB, .reorder:
+            // A reorder keeps the values but not the bytes: its consumers read the other layout.
             return nil
         }
     }

@@ -14,8 +14,11 @@ public struct PassManager {
 
     public init(passes: [any GraphPass]) { self.passes = passes }
 
-    /// The standard pipeline; `-O0` runs none of it.
-    public static var standard: PassManager { PassManager(passes: [
+    /// The standard pipeline without the blocked layout (which needs AVX-512 kernels); `-O0` runs none of it.
+    public static var standard: PassManager { standard(blockedLayout: false) }
+
+    /// The standard pipeline; `blockedLayout` where the machine has the blocked-layout kernels.
+    public static func standard(blockedLayout: Bool) -> PassManager { PassManager(passes: [
         DeadCodeElimination(),
         CommonSubexpressionElimination(),
         ConstantFolding(),
@@ -27,6 +30,7 @@ public struct PassManager {
         ConcatElimination(),
         GroupNormStatistics(),
         ConvolutionAlgorithmSelection(),
+        BlockedLayoutSelection(enabled: blockedLayout),
         DeadCodeElimination(),
     ]) }
 

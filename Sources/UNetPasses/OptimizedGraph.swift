@@ -59,11 +59,15 @@ public struct Step: Sendable {
     public var live = true
     /// For convolutions: the algorithm the runtime uses.
     public var algorithm: ConvolutionAlgorithm = .gemm
+    /// How the step's output lies in memory (`BlockedLayoutSelection`); its operator inputs are in
+    /// the same layout, except for a reorder's.
+    public var layout: ActivationLayout = .plain
 
     public var operatorInputs: ArraySlice<Int> { inputs.prefix(operatorArity) }
 
     public init(name: String, op: Op, inputs: [Int], operatorArity: Int, shape: Shape, epilogue: [Epilogue] = [],
-                weights: [ConstantTensor?], absorbed: [String] = [], live: Bool = true, algorithm: ConvolutionAlgorithm = .gemm) {
+                weights: [ConstantTensor?], absorbed: [String] = [], live: Bool = true, algorithm: ConvolutionAlgorithm = .gemm,
+                layout: ActivationLayout = .plain) {
         self.name = name
         self.op = op
         self.inputs = inputs
@@ -74,6 +78,7 @@ public struct Step: Sendable {
         self.absorbed = absorbed
         self.live = live
         self.algorithm = algorithm
+        self.layout = layout
     }
 }
 

@@ -104,7 +104,7 @@ public enum PlanFormat {
             }
             steps.append(PlanManifest.PlanStep(name: s.name, op: s.op, inputs: s.inputs, operatorArity: s.operatorArity, shape: s.shape,
                                                epilogue: s.epilogue, weights: refs, absorbed: s.absorbed, live: s.live,
-                                               algorithm: s.algorithm))
+                                               algorithm: s.algorithm, layout: s.layout == .plain ? nil : s.layout))
         }
         let manifest = PlanManifest(
             name: graph.name, isa: isa, panelRows: panelRows, compilerVersion: compilerVersion, steps: steps,

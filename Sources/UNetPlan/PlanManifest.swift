@@ -62,6 +62,8 @@ public struct PlanManifest: Codable, Sendable {
         public var absorbed: [String]
         public var live: Bool
         public var algorithm: ConvolutionAlgorithm
+        /// nil: plain.
+        public var layout: ActivationLayout?
     }
 
     public struct Binding: Codable, Sendable {
@@ -91,7 +93,8 @@ public struct PlanManifest: Codable, Sendable {
     public func graph() -> OptimizedGraph {
         let steps = steps.map {
             Step(name: $0.name, op: $0.op, inputs: $0.inputs, operatorArity: $0.operatorArity, shape: $0.shape, epilogue: $0.epilogue,
-                 weights: $0.weights.map { _ in nil }, absorbed: $0.absorbed, live: $0.live, algorithm: $0.algorithm)
+                 weights: $0.weights.map { _ in nil }, absorbed: $0.absorbed, live: $0.live, algorithm: $0.algorithm,
+                 layout: $0.layout ?? .plain)
         }
         return OptimizedGraph(name: name, steps: steps, inputs: inputs.map { ($0.name, $0.step, $0.role) },
                               outputs: outputs.map { ($0.name, $0.step) }, elidedConcats: Set(elidedConcats), gateMapNames: Set(gateMapNames))
@@ -119,6 +122,12 @@ public struct PlanManifest: Codable, Sendable {
                     guard case .conv2d(let c) = s.op, s.operatorArity >= 1,
                           ConvolutionAlgorithmSelection.winogradApplies(c, input: steps[s.inputs[0]].shape, output: s.shape) else {
                         return "step \(i) ('\(s.name)') asks for a Winograd convolution its shapes do not allow"
+                    }
+                }
+                if let layout = s.layout, layout != .plain {
+                    guard s.operatorArity >= 1,
+                          BlockedLayoutSelection.blockedKernelApplies(s.op, input: steps[s.inputs[0]].shape, output: s.shape) else {
+                        return "step \(i) ('\(s.name)') asks for a blocked-layout kernel its shapes do not allow"
                     }
                 }
                 do {
@@ -162,7 +171,7 @@ public struct PlanManifest: Codable, Sendable {
                     if index == 0, case .conv2d(let c) = s.op {
                         groups = c.groups
                         let inputChannels = steps[s.inputs[0]].shape[1]
-                        if !(inputChannels / c.groups == 1 && c.out / c.groups == 1) {
+                        if !(inputChannels / c.groups == 1 && c.out / c.groups == 1) && (s.layout ?? .plain) == .plain {
                             layout = s.algorithm == .winograd4x4 ? .winogradPanels : .gemmPanels
                         }
                     }

@@ -98,8 +98,8 @@ public final class Executor {
                                            probabilities: probabilities)
                 handled = true
             } else {
-                handled = execute(step.op, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i], out: out,
-                                  epilogue: epilogue, probabilities: probabilities, packed: packed[i],
+                handled = execute(step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
+                                  out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data })
             }
             if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue, out: out, pool: pool) }
@@ -124,7 +124,7 @@ public final class Executor {
     }
 
     /// Runs one operator; returns true when the kernel applied the epilogue itself.
-    func execute(_ op: Op, operands x: [Tensor], weights w: [Tensor?], out: Tensor, epilogue: EpilogueContext?,
+    func execute(_ op: Op, layout: ActivationLayout, operands x: [Tensor], weights w: [Tensor?], out: Tensor, epilogue: EpilogueContext?,
                  probabilities: Tensor?, packed: ConvolutionKernel.PreparedWeights?, inputStatistics: UnsafeMutablePointer<Float>?) -> Bool {
         func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
         // Weights were checked against the graph before the program was built.
@@ -132,6 +132,9 @@ public final class Executor {
         switch op {
         case .input: break
         case .conv2d(let c):
+            if case .blocked(let blocked) = packed {
+                return BlockedLayoutKernel.conv2d(c, x: x[0], weights: blocked, bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
+            }
             if case .winograd(let transformed) = packed {
                 WinogradConvolution.conv2d(c, x: x[0], weights: transformed, bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
             } else {
@@ -168,9 +171,11 @@ public final class Executor {
         case .slice(let axis, let start, _): LayoutKernel.slice(axis: axis, start: start, x: x[0], out: out)
         case .reshape: LayoutKernel.copy(x[0], into: out)
         case .transpose(let perm): LayoutKernel.transpose(perm: perm, x: x[0], out: out, pool: pool)
-        case .pool2d(let p): ResamplingKernel.pool2d(p, x: x[0], out: out, pool: pool)
+        case .pool2d(let p):
+            if layout == .blocked16 { BlockedLayoutKernel.maxPool(x: x[0], out: out, pool: pool) } else { ResamplingKernel.pool2d(p, x: x[0], out: out, pool: pool) }
         case .globalPool(let k): ResamplingKernel.globalPool(k, x: x[0], out: out)
-        case .upsample(let u): ResamplingKernel.upsample(u, x: x[0], out: out, pool: pool)
+        case .upsample(let u):
+            if layout == .blocked16 { BlockedLayoutKernel.upsample(x: x[0], out: out, pool: pool) } else { ResamplingKernel.upsample(u, x: x[0], out: out, pool: pool) }
         case .pixelShuffle(let f): LayoutKernel.pixelShuffle(factor: f, x: x[0], out: out)
         case .channelShuffle(let g): LayoutKernel.channelShuffle(groups: g, x: x[0], out: out)
         case .pad(let p): LayoutKernel.pad(p, x: x[0], out: out, pool: pool)
@@ -179,6 +184,7 @@ public final class Executor {
         case .labToRGB: ConditioningKernel.labToRGB(x: x[0], out: out)
         case .toTokens: LayoutKernel.tokens(x: x[0], out: out, toTokens: true, pool: pool)
         case .fromTokens: LayoutKernel.tokens(x: x[0], out: out, toTokens: false, pool: pool)
+        case .reorder(let target): BlockedLayoutKernel.reorder(x: x[0], out: out, to: target, pool: pool)
         case .attention(let a):
             guard let weights = Executor.attentionWeights(a, w) else { break }
             AttentionKernel.run(a, x: x[0], context: x.count > 1 ? x[1] : nil, weights: weights, out: out, pool: pool, probabilities: probabilities)

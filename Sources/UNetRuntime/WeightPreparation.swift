@@ -9,6 +9,9 @@ public enum WeightPreparation {
     /// Rows of this machine's microkernel panels: what prepared weights in a plan are packed for.
     public static var panelRows: Int { GEMM.mr }
 
+    /// Whether this machine has the channel-blocked layout's kernels (AVX-512).
+    public static var blockedLayoutAvailable: Bool { BlockedLayoutKernel.available }
+
     /// The graph as this machine runs it: Winograd convolutions become GEMM ones where the CPU has
     /// no Winograd kernels, so a plan written here records what its prepared weights are.
     public static func runnable(_ graph: OptimizedGraph) -> OptimizedGraph {
@@ -24,6 +27,7 @@ public enum WeightPreparation {
         let step = graph.steps[i]
         guard step.live, case .conv2d(let c) = step.op, let input = step.inputs.first else { return nil }
         let cin = graph.steps[input].shape[1]
+        if step.layout == .blocked16 { return .blocked(BlockedLayoutKernel.Weights(c, weight: weight, inputChannels: cin)) }
         if cin / c.groups == 1 && c.out / c.groups == 1 { return nil }
         if step.algorithm == .winograd4x4 && WinogradConvolution.available {
             return .winograd(WinogradConvolution.TransformedWeights(weight: weight, outputChannels: c.out, inputChannels: cin))
@@ -50,6 +54,8 @@ public enum WeightPreparation {
         switch prepared {
         case .panels(let p): return PlanFormat.PreparedWeight(layout: .gemmPanels, values: p.storage.values)
         case .winograd(let w): return PlanFormat.PreparedWeight(layout: .winogradPanels, values: w.storage.values)
+        // Blocked filters are a transpose of the plain ones, cheap to redo at load: the plan keeps them plain.
+        case .blocked: return nil
         }
     }
 }

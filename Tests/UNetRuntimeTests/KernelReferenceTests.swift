@@ -79,6 +79,10 @@ final class KernelReferenceTests: XCTestCase {
             // 1x1 to at most 4 channels on a map of over 1024 pixels (a head): pixel blocks of 64, the tail one by one.
             (Conv2D(out: 2, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [2, 5, 33, 35]),
             (Conv2D(out: 3, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: false), [1, 32, 32, 64]),
+            // 1x1 through the packing microkernel: whole panels read in place and packed by the first row
+            // panel, a partial last panel, partial row panels, batches and groups.
+            (Conv2D(out: 13, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true), [2, 40, 37, 41]),
+            (Conv2D(out: 10, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 2, bias: false), [1, 16, 20, 30]),
             // A long K over two pixel panels (im2col larger than L2): B panels outermost, the weight panels streaming past.
             (Conv2D(out: 8, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true), [1, 300, 7, 9]),
             // Rows of at least a panel: the run-by-run im2col (stride 1 and 2, runs crossing panels and edges).

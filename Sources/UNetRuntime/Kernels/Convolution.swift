@@ -56,6 +56,8 @@ enum ConvolutionKernel {
     enum PreparedWeights {
         case panels(PackedWeights)
         case winograd(WinogradConvolution.TransformedWeights)
+        /// Steps in the channel-blocked layout; plans store these filters plain.
+        case blocked(BlockedLayoutKernel.Weights)
 
         var panels: PackedWeights? {
             if case .panels(let p) = self { return p }
@@ -98,6 +100,7 @@ enum ConvolutionKernel {
         while chunkPixels > nr && n * g * ((pixels + chunkPixels - 1) / chunkPixels) < wanted { chunkPixels /= 2 }
         let chunks = (pixels + chunkPixels - 1) / chunkPixels
         let xd = x.data, od = out.data, bd = bias?.data
+        let pointwise = GEMM.avx512 && c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0)
         pool.parallelFor(n * g * chunks, withScratch: { tile, scratch in
             let chunk = tile % chunks
             let group = (tile / chunks) % g
@@ -105,10 +108,21 @@ enum ConvolutionKernel {
             let p0 = chunk * chunkPixels
             let p1 = min(pixels, p0 + chunkPixels)
             let packedB = scratch.region(1, count: (p1 - p0 + nr - 1) / nr * k * nr)
+            if pointwise && p1 - p0 >= nr {
+                let plane = xd + (batch * cin + group * cinG) * h * w
+                let full = (p1 - p0) / nr * nr
+                if p0 + full < p1 {
+                    pointwiseColumns(input: plane, plane: h * w, channels: 0..<cinG, pixels: (p0 + full)..<p1, k: k, into: packedB + full * k)
+                }
+                GEMM.multiplyPointwise(k: k, a: weights.data + group * weights.panels * k * GEMM.mr, panels: 0..<weights.panels, rows: coutG,
+                                       source: plane + p0, ldb: h * w, packedB: packedB, columns: p0..<p1,
+                                       c: od + (batch * cout + group * coutG) * pixels, ldc: pixels, rowBias: bd.map { UnsafePointer($0 + group * coutG) })
+            } else {
             im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: 0..<cinG, pixels: p0..<p1, k: k, into: packedB,
                    scratch: scratch)
             multiplyPanels(weights, group: group, panels: 0..<weights.panels, b: packedB, pixels: p0..<p1, out: od + (batch * cout + group * coutG) * pixels,
                            ldc: pixels, outputChannels: coutG, bias: bd.map { UnsafePointer($0 + group * coutG) })
+            }
             if let e = epilogue {
                 EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch, channelRange: (group * coutG)..<((group + 1) * coutG),
                                      pixelRange: p0..<p1)
@@ -187,6 +201,10 @@ enum ConvolutionKernel {
         let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
         let p0 = pixels.lowerBound, width = pixels.count
         let taps = kh * kw, panels = (width + nr - 1) / nr
+        if taps == 1 && sx == 1 && sy == 1 && py == 0 && px == 0 {
+            pointwiseColumns(input: input, plane: h * w, channels: channels, pixels: pixels, k: k, into: packedB)
+            return
+        }
         if wo < nr && sx == 1 {
             paddedRows(c, input: input, h: h, w: w, wo: wo, channels: channels, pixels: pixels, k: k, into: packedB, scratch: scratch)
             return
@@ -281,6 +299,30 @@ enum ConvolutionKernel {
                     if lane != 0 { dst.update(repeating: 0, count: nr - lane) }
                     kIndex += 1
                 }
+            }
+        }
+    }
+
+    /// The panels of a 1x1 stride-1 convolution's input: each channel's pixel run cut into
+    /// panel rows, with no per-row bookkeeping.
+    static func pointwiseColumns(input: UnsafePointer<Float>, plane: Int, channels: Range<Int>, pixels: Range<Int>, k: Int,
+                                 into packedB: UnsafeMutablePointer<Float>) {
+        let nr = GEMM.nr
+        let width = pixels.count, full = width / nr, rest = width - full * nr
+        let ahead = 2 * plane
+        for ci in channels {
+            var src = input + ci * plane + pixels.lowerBound
+            var dst = packedB + ci * nr
+            for _ in 0..<full {
+                unetc_prefetch(src + ahead)
+                unetc_prefetch(src + ahead + 16)
+                copyRun(dst, src, nr)
+                src += nr
+                dst += k * nr
+            }
+            if rest > 0 {
+                copyRun(dst, src, rest)
+                (dst + rest).update(repeating: 0, count: nr - rest)
             }
         }
     }

@@ -209,6 +209,31 @@ public enum GEMM {
         }
     }
 
+    /// `multiplyPacked` for a 1x1 convolution whose B rows are read where they lie (row `kk` of
+    /// column `p` at `source[kk * ldb + p]`, `p` counted from `columns.lowerBound`): the first A
+    /// panel packs the whole panels into `packedB` as it multiplies them, so the input's loads
+    /// overlap its products; the others read the packed panels. `packedB` already holds the last,
+    /// partial panel. AVX-512 only.
+    static func multiplyPointwise(k: Int, a aPanels: UnsafePointer<Float>, panels: Range<Int>, rows: Int, source: UnsafePointer<Float>, ldb: Int,
+                                  packedB: UnsafeMutablePointer<Float>, columns: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                  rowBias: UnsafePointer<Float>?) {
+        let p0 = columns.lowerBound, width = columns.count
+        let full = width / nr, panelsN = (width + nr - 1) / nr
+        let first = panels.lowerBound, row0 = first * mr
+        let a = aPanels + first * k * mr
+        let bias = rowBias.map { $0 + row0 }
+        for pn in 0..<full {
+            Microkernel6x32AVX512.runPacking(k: k, a: a, source: source + pn * nr, ldb: ldb, packed: packedB + pn * k * nr,
+                                             c: c + row0 * ldc + p0 + pn * nr, ldc: ldc, rows: min(mr, rows - row0), rowBias: bias)
+        }
+        if full < panelsN {
+            microkernel(k: k, a: a, b: packedB + full * k * nr, c: c + row0 * ldc + p0 + full * nr, ldc: ldc,
+                        rows: min(mr, rows - row0), cols: width - full * nr, rowBias: bias)
+        }
+        multiplyPacked(k: k, a: aPanels, panels: (first + 1)..<panels.upperBound, rows: rows, b: packedB, columns: columns, c: c, ldc: ldc,
+                       rowBias: rowBias)
+    }
+
     /// About `parts` ranges of A panels, each a whole number of pairs (the 12x16 kernel takes two
     /// panels at a time): the split of output channels when small maps share one B.
     static func panelPairSplits(panels: Int, parts: Int) -> [Range<Int>] {

@@ -1,0 +1,123 @@
+import UNetKernelsAVX512
+import UNetIR
+import UNetPasses
+
+/// Steps in the channel-blocked layout NCHW16c (`BlockedLayoutSelection`): 1x1 and 3x3 depthwise
+/// convolutions, 2x2 max pooling, nearest 2x upsampling, and the reorders at a region's edges.
+/// Every kernel splits its work over output pixels and blocks only, so results do not depend on
+/// the thread count. AVX-512 only: the compiler selects the layout only where `available`, and
+/// plans that use it are refused elsewhere.
+enum BlockedLayoutKernel {
+    static var available: Bool { GEMM.avx512 }
+
+    /// A blocked convolution's filters: 1x1 as `[outputBlock][cin][16]`, depthwise as `[block][9][16]`.
+    final class Weights: @unchecked Sendable {
+        let storage: Tensor
+        var data: UnsafePointer<Float> { UnsafePointer(storage.data) }
+
+        init(_ c: Conv2D, weight: Tensor, inputChannels: Int) {
+            let blocks = c.out / 16
+            let k = c.groups == 1 ? inputChannels : 9
+            storage = Tensor(shape: [max(1, c.out * k)])
+            let src = weight.data, dst = storage.data
+            for b in 0..<blocks {
+                for kk in 0..<k {
+                    for lane in 0..<16 { dst[(b * k + kk) * 16 + lane] = src[(16 * b + lane) * k + kk] }
+                }
+            }
+        }
+    }
+
+    /// The clamp bounds of an epilogue the kernels fuse (nothing, or one ReLU, ReLU6 or clamp);
+    /// nil for any other, which the executor then applies to the whole output.
+    static func fusedBounds(_ epilogue: EpilogueContext?) -> (Float, Float)? {
+        guard let ops = epilogue?.ops, !ops.isEmpty else { return (-.infinity, .infinity) }
+        guard ops.count == 1, case .unary(let u) = ops[0] else { return nil }
+        switch u {
+        case .relu: return (0, .infinity)
+        case .relu6: return (0, 6)
+        case .clamp(let lo, let hi): return (lo.map(Float.init) ?? -.infinity, hi.map(Float.init) ?? .infinity)
+        default: return nil
+        }
+    }
+
+    /// Runs a blocked convolution; returns true when it applied the epilogue itself.
+    static func conv2d(_ c: Conv2D, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?) -> Bool {
+        let bounds = fusedBounds(epilogue)
+        let (lower, upper) = bounds ?? (-.infinity, .infinity)
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let cout = out.shape[1], plane = h * w
+        let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
+        if c.groups == 1 {
+            // Pixel chunks whose input (all channels) stays in L2 while every output block pair reads it.
+            let tile = PointwiseBlockedAVX512.tilePixels
+            let chunk = max(tile, 32 * 1024 / cin / tile * tile)
+            let chunks = (plane + chunk - 1) / chunk
+            let pairs = (cout / 16 + 1) / 2
+            let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
+            let groups = max(1, min(pairs, (wanted + n * chunks - 1) / (n * chunks)))
+            let pairsPerGroup = (pairs + groups - 1) / groups
+            pool.parallelFor(n * chunks * groups) { task in
+                let group = task % groups, rest = task / groups
+                let batch = rest / chunks, p0 = rest % chunks * chunk
+                let first = group * pairsPerGroup * 2, last = min(cout / 16, first + pairsPerGroup * 2)
+                guard first < last else { return }
+                PointwiseBlockedAVX512.run(src: xd + batch * cin * plane, inputBlocks: cin / 16, plane: plane, weight: wd, bias: bd,
+                                           dst: od + batch * cout * plane, outputBlocks: first..<last, pixels: p0..<min(plane, p0 + chunk),
+                                           lower: lower, upper: upper)
+            }
+        } else {
+            let blocks = n * cout / 16
+            let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
+            let parts = max(1, min(h, (wanted + blocks - 1) / blocks))
+            let rowsPerPart = (h + parts - 1) / parts
+            pool.parallelFor(blocks * parts, elements: x.count + out.count) { task in
+                let block = task / parts, part = task % parts
+                guard part * rowsPerPart < h else { return }
+                let rows = (part * rowsPerPart)..<min(h, (part + 1) * rowsPerPart)
+                let b = block % (cout / 16)
+                DepthwiseBlockedAVX512.rows(src: xd + block * 16 * plane, h: h, w: w, dst: od + block * 16 * plane, kernel: wd + b * 9 * 16,
+                                            bias: bd.map { $0 + 16 * b }, rows: rows, lower: lower, upper: upper)
+            }
+        }
+        return bounds != nil
+    }
+
+    /// 2x2/2 max pooling of a blocked tensor.
+    static func maxPool(x: Tensor, out: Tensor, pool: ThreadPool) {
+        let (w, ho, wo) = (x.shape[3], out.shape[2], out.shape[3])
+        let blocks = x.shape[0] * x.shape[1] / 16
+        let xd = UnsafePointer(x.data), od = out.data
+        let inPlane = x.shape[2] * w * 16, outPlane = ho * wo * 16
+        pool.parallelFor(blocks, elements: x.count + out.count) { b in
+            BlockedResamplingAVX512.maxPoolRows(src: xd + b * inPlane, w: w, dst: od + b * outPlane, wo: wo, rows: 0..<ho)
+        }
+    }
+
+    /// Nearest 2x upsampling of a blocked tensor.
+    static func upsample(x: Tensor, out: Tensor, pool: ThreadPool) {
+        let (h, w) = (x.shape[2], x.shape[3])
+        let blocks = x.shape[0] * x.shape[1] / 16
+        let xd = UnsafePointer(x.data), od = out.data
+        pool.parallelFor(blocks, elements: x.count + out.count) { b in
+            BlockedResamplingAVX512.upsampleRows(src: xd + b * h * w * 16, w: w, dst: od + b * 4 * h * w * 16, rows: 0..<h)
+        }
+    }
+
+    /// `out` = `x` in the other layout.
+    static func reorder(x: Tensor, out: Tensor, to layout: ActivationLayout, pool: ThreadPool) {
+        let plane = x.shape[2] * x.shape[3]
+        let blocks = x.shape[0] * x.shape[1] / 16
+        let toBlocked = layout == .blocked16
+        let (plain, blocked) = toBlocked ? (x.data, out.data) : (out.data, x.data)
+        // Whole 16-pixel tiles per part, enough parts for the threads.
+        let parts = pool.threads == 1 ? 1 : max(1, min((plane + 15) / 16, (4 * pool.threads + blocks - 1) / blocks))
+        let perPart = ((plane + parts - 1) / parts + 15) / 16 * 16
+        pool.parallelFor(blocks * parts, elements: x.count + out.count) { task in
+            let b = task / parts, p0 = task % parts * perPart
+            guard p0 < plane else { return }
+            BlockedReorderAVX512.block(plain: plain + b * 16 * plane, blocked: blocked + b * 16 * plane, plane: plane,
+                                       pixels: p0..<min(plane, p0 + perPart), toBlocked: toBlocked)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import XCTest
+import UNetCompiler
+import UNetIR
+@testable import UNetPasses
+@testable import UNetPlan
+@testable import UNetRuntime
+
+/// The channel-blocked layout: which steps the pass puts in it, that reorders sit only at a
+/// region's edges, and that its kernels reproduce the plain layout's outputs bit for bit (they sum
+/// in the same order) at any thread count, from graphs and from plans.
+final class BlockedLayoutTests: XCTestCase {
+    static let graphs = ["graphs/test/blocked_layout.json", "graphs/bench/mobile_unet.json", "graphs/mobile_unet.json"]
+
+    func compiled(_ graph: String, blocked: Bool) throws -> Compiler.Result {
+        let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent(graph).path, weightsPath: nil, seed: 3,
+                                                   options: CompileOptions(blockedLayout: blocked))
+        return result
+    }
+
+    func outputs(_ result: Compiler.Result, threads: Int) throws -> [String: [Float]] {
+        let program = Program(graph: result.graph, memory: result.memory)
+        var inputs: [String: Tensor] = [:]
+        for (name, step, _) in result.graph.inputs {
+            let t = Tensor(shape: result.graph.steps[step].shape)
+            var rng = SplitMix64(seed: 11 ^ UInt64(name.utf8.count))
+            for i in 0..<t.count { t[i] = rng.nextNormal() }
+            inputs[name] = t
+        }
+        return try Executor(program: program, threads: threads).run(inputs: inputs).mapValues(\.values)
+    }
+
+    /// Every step reads its operands in its own layout (a reorder reads the other one), elided
+    /// concats share their operands' layout, and graph outputs are plain.
+    func assertLayoutsAgree(_ g: OptimizedGraph, _ name: String) {
+        for (i, s) in g.steps.enumerated() where s.live {
+            if case .input = s.op { XCTAssertEqual(s.layout, .plain); continue }
+            for v in s.inputs {
+                if case .reorder(let target) = s.op {
+                    XCTAssertEqual(s.layout, target, "\(name): \(s.name)")
+                    XCTAssertNotEqual(g.steps[v].layout, target, "\(name): \(s.name) reorders a value already in its layout")
+                } else {
+                    XCTAssertEqual(g.steps[v].layout, s.layout, "\(name): \(s.name) reads \(g.steps[v].name) in the other layout")
+                }
+            }
+            if s.layout == .blocked16, let x = s.operatorInputs.first {
+                XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(s.op, input: g.steps[x].shape, output: s.shape), "\(name): \(s.name)")
+                XCTAssertTrue(s.epilogue.allSatisfy { if case .unary = $0 { true } else { false } }, "\(name): \(s.name)")
+            }
+            if g.elidedConcats.contains(i) { XCTAssertTrue(s.inputs.allSatisfy { g.steps[$0].layout == s.layout }, "\(name): \(s.name)") }
+        }
+        for (output, step) in g.outputs { XCTAssertEqual(g.steps[step].layout, .plain, "\(name): output \(output)") }
+    }
+
+    func testMobileUNetRunsBlockedBetweenTwoReorders() throws {
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        let g = try compiled("graphs/bench/mobile_unet.json", blocked: true).graph
+        let reorders = g.steps.filter { if $0.live, case .reorder = $0.op { true } else { false } }.map(\.name)
+        // In after the 3-channel stem, out before the 2-channel head: everything between is blocked.
+        XCTAssertEqual(reorders, ["stem.to_blocked", "decoders.3.pw2.to_plain"])
+        let plain = g.steps.filter { s in
+            guard s.live, s.layout == .plain else { return false }
+            if case .input = s.op { return false }
+            return true
+        }.map(\.name)
+        XCTAssertEqual(plain, ["stem", "decoders.3.pw2.to_plain", "head"])
+        assertLayoutsAgree(g, "mobile")
+    }
+
+    func testEveryExampleGraphsLayoutsAgree() throws {
+        let dirs = ["graphs", "graphs/test", "graphs/bench"]
+        for dir in dirs {
+            let files = try FileManager.default.contentsOfDirectory(atPath: PassTestSupport.root.appendingPathComponent(dir).path)
+            for file in files.sorted() where file.hasSuffix(".json") {
+                let g = try compiled(dir + "/" + file, blocked: true).graph
+                assertLayoutsAgree(g, file)
+            }
+        }
+    }
+
+    func testBlockedOutputsEqualThePlainOnesAtAnyThreadCount() throws {
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        for graph in Self.graphs {
+            let plain = try compiled(graph, blocked: false), blocked = try compiled(graph, blocked: true)
+            XCTAssertGreaterThan(blocked.graph.steps.filter { $0.live && $0.layout == .blocked16 }.count, 4, graph)
+            XCTAssertFalse(plain.graph.steps.contains { $0.layout == .blocked16 }, graph)
+            let reference = try outputs(plain, threads: 1)
+            for threads in [1, 2, 3] {
+                let values = try outputs(blocked, threads: threads)
+                XCTAssertEqual(Set(values.keys), Set(reference.keys))
+                for (name, v) in values { XCTAssertEqual(v, reference[name], "\(graph): \(name) at \(threads) threads") }
+            }
+        }
+    }
+
+    func testBlockedPlanRunsLikeTheGraphAndIsCheckedWhenLoaded() throws {
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-blocked-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try compiled("graphs/test/blocked_layout.json", blocked: true)
+        let path = dir.appendingPathComponent("b.unetc").path
+        try PlanFile.write(result, to: path)
+        let loaded = try PlanLoader.load(path)
+        XCTAssertEqual(loaded.program.graph.steps.map(\.layout), result.graph.steps.map(\.layout))
+        let session = try ModelSession(path: path, threads: 2)
+        var inputs: [String: Tensor] = [:]
+        for (name, _, _) in session.graph.inputs { inputs[name] = session.defaultInput(name, seed: 5) }
+        let fromPlan = try session.run(inputs)
+        let inMemory = try Executor(program: Program(graph: result.graph, memory: result.memory), threads: 1).run(inputs: inputs)
+        XCTAssertEqual(Set(fromPlan.keys), Set(inMemory.keys))
+        for (name, t) in fromPlan { XCTAssertEqual(t.values, inMemory[name]?.values, name) }
+
+        // A blocked step whose shapes the blocked kernels do not take (here a 3x3 convolution that is not depthwise).
+        var manifest = loaded.manifest
+        guard let dw = manifest.steps.firstIndex(where: { $0.name == "b" }) else { return XCTFail("no step b") }
+        manifest.steps[dw].op = .conv2d(Conv2D(out: 48, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
+        XCTAssertTrue(manifest.validate()?.contains("blocked-layout kernel") ?? false, manifest.validate() ?? "accepted")
+        // A reorder into blocks of a channel count that does not fill them.
+        var uneven = loaded.manifest
+        guard let r = uneven.steps.firstIndex(where: { if case .reorder(.blocked16) = $0.op { true } else { false } }) else { return XCTFail("no reorder") }
+        uneven.steps[r].shape[1] = 20
+        XCTAssertNotNil(uneven.validate())
+    }
+
+    func testThePassIsOffWithoutTheKernels() throws {
+        let g = try compiled("graphs/bench/mobile_unet.json", blocked: false).graph
+        XCTAssertFalse(g.steps.contains { if case .reorder = $0.op { true } else { false } })
+    }
+}
