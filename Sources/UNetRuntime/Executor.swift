@@ -143,7 +143,8 @@ public final class Executor {
             }
             return true
         case .convTranspose2d(let c):
-            ConvolutionKernel.convTranspose2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool)
+            ConvolutionKernel.convTranspose2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool,
+                                              packed: packed?.panels)
         case .linear(_, let bias):
             DenseKernel.linear(x: x[0], weight: required(0), bias: bias ? weight(1) : nil, out: out, pool: pool)
         case .geglu:

@@ -25,6 +25,9 @@ public enum WeightPreparation {
     /// read plain weights (depthwise) and for every other operator.
     static func prepare(_ graph: OptimizedGraph, step i: Int, weight: Tensor) -> ConvolutionKernel.PreparedWeights? {
         let step = graph.steps[i]
+        if step.live, case .convTranspose2d(let c) = step.op, let input = step.inputs.first {
+            return .panels(ConvolutionKernel.PackedWeights(transposed: c, weight: weight, inputChannels: graph.steps[input].shape[1]))
+        }
         guard step.live, case .conv2d(let c) = step.op, let input = step.inputs.first else { return nil }
         let cin = graph.steps[input].shape[1]
         if step.layout == .blocked16 { return .blocked(BlockedLayoutKernel.Weights(c, weight: weight, inputChannels: cin)) }
@@ -38,6 +41,8 @@ public enum WeightPreparation {
     /// Filters already prepared in `layout` (read from a plan), viewed without a copy.
     static func view(_ graph: OptimizedGraph, step i: Int, stored: Tensor, layout: WeightLayout) -> ConvolutionKernel.PreparedWeights? {
         let step = graph.steps[i]
+        // Transposed convolutions' filters are stored plain and packed here.
+        if case .convTranspose2d = step.op { return layout == .plain ? prepare(graph, step: i, weight: stored) : nil }
         guard step.live, case .conv2d(let c) = step.op, let input = step.inputs.first else { return nil }
         let cin = graph.steps[input].shape[1]
         switch layout {
@@ -49,7 +54,8 @@ public enum WeightPreparation {
 
     /// What a plan stores for step `i`'s first weight: its prepared form, or nil to keep it plain.
     public static func planWeight(_ graph: OptimizedGraph, step i: Int) -> PlanFormat.PreparedWeight? {
-        guard let constant = graph.steps[i].weights.first ?? nil,
+        // Only convolutions' filters are stored prepared; transposed ones are packed at load.
+        guard case .conv2d = graph.steps[i].op, let constant = graph.steps[i].weights.first ?? nil,
               let prepared = prepare(graph, step: i, weight: Tensor(shape: constant.shape, values: constant.values)) else { return nil }
         switch prepared {
         case .panels(let p): return PlanFormat.PreparedWeight(layout: .gemmPanels, values: p.storage.values)

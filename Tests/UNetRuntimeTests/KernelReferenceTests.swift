@@ -109,6 +109,8 @@ final class KernelReferenceTests: XCTestCase {
             // Kernel equal to stride (the tiled path): channel tiles past one panel, pixel runs crossing rows, groups, 3x3/3, 2x1/2x1.
             (ConvTranspose2D(out: 13, kernel: (2, 2), stride: (2, 2), pad: (0, 0), outputPadding: (0, 0), dilation: (1, 1), groups: 1, bias: true), [2, 7, 9, 31]),
             (ConvTranspose2D(out: 6, kernel: (2, 2), stride: (2, 2), pad: (0, 0), outputPadding: (0, 0), dilation: (1, 1), groups: 3, bias: true), [1, 9, 5, 6]),
+            // Two chunks of the tiled path (input runs read in place by the packing microkernel, a partial last panel).
+            (ConvTranspose2D(out: 20, kernel: (2, 2), stride: (2, 2), pad: (0, 0), outputPadding: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 8, 24, 41]),
             (ConvTranspose2D(out: 4, kernel: (3, 3), stride: (3, 3), pad: (0, 0), outputPadding: (0, 0), dilation: (1, 1), groups: 1, bias: false), [1, 5, 4, 7]),
             (ConvTranspose2D(out: 3, kernel: (2, 1), stride: (2, 1), pad: (0, 0), outputPadding: (0, 0), dilation: (1, 1), groups: 1, bias: true), [1, 4, 6, 5]),
             (ConvTranspose2D(out: 4, kernel: (3, 3), stride: (2, 2), pad: (1, 1), outputPadding: (1, 1), dilation: (1, 1), groups: 2, bias: false), [2, 6, 4, 3]),

@@ -44,6 +44,25 @@ enum ConvolutionKernel {
             }
         }
 
+        /// A transposed convolution's filters as the A operand of its GEMM: row `m = (co, i, j)`,
+        /// column `ci` is `weight[group * cinG + ci, co, i, j]`.
+        init(transposed c: ConvTranspose2D, weight: Tensor, inputChannels: Int) {
+            let g = c.groups, cinG = inputChannels / g
+            let rows = c.out / g * c.kernel.0 * c.kernel.1
+            let mr = GEMM.mr
+            k = cinG
+            panels = (rows + mr - 1) / mr
+            storage = Tensor(zeros: [max(1, g * panels * cinG * mr)])
+            let src = weight.data, dst = storage.data
+            // Row by row of the plain weight (contiguous reads), scattered into the panels.
+            for group in 0..<g {
+                for ci in 0..<cinG {
+                    let row = src + (group * cinG + ci) * rows
+                    for m in 0..<rows { dst[(group * panels + m / mr) * cinG * mr + ci * mr + m % mr] = row[m] }
+                }
+            }
+        }
+
         /// Panels already packed (`WeightLayout.gemmPanels`), viewed where they are.
         init(_ c: Conv2D, packed: Tensor, inputChannels: Int) {
             k = inputChannels / c.groups * c.kernel.0 * c.kernel.1
@@ -473,7 +492,8 @@ enum ConvolutionKernel {
     }
 
     /// Transposed convolution: `cols = Wᵀ·X` by GEMM, then each output channel gathers its columns (col2im) in a fixed order.
-    static func convTranspose2d(_ c: ConvTranspose2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+    static func convTranspose2d(_ c: ConvTranspose2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool,
+                                packed: PackedWeights? = nil) {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
         let g = c.groups
@@ -481,7 +501,8 @@ enum ConvolutionKernel {
         let (kh, kw) = c.kernel
         let rows = coutG * kh * kw
         if c.kernel == c.stride && c.pad == (0, 0) && c.dilation == (1, 1) && c.outputPadding == (0, 0) && ho == h * kh && wo == w * kw {
-            convTransposeTiling(c, x: x, weight: weight, bias: bias, out: out, pool: pool)
+            convTransposeTiling(c, x: x, weights: packed ?? PackedWeights(transposed: c, weight: weight, inputChannels: cin), bias: bias, out: out,
+                                pool: pool)
             return
         }
         let columns = Tensor(shape: [rows, h * w])
@@ -520,28 +541,21 @@ enum ConvolutionKernel {
     /// microkernel panels once per call (they are small: rows `(co, i, j)` by input channels); a tile
     /// is a block of `mr` output channels and a run of input pixels, whose GEMM rows go to per-thread
     /// scratch and straight to their output pixels: no whole-image column buffer, nothing summed twice.
-    static func convTransposeTiling(_ c: ConvTranspose2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool) {
+    static func convTransposeTiling(_ c: ConvTranspose2D, x: Tensor, weights: PackedWeights, bias: Tensor?, out: Tensor, pool: ThreadPool) {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, wo) = (out.shape[1], out.shape[3])
         let g = c.groups
         let cinG = cin / g, coutG = cout / g
         let (kh, kw) = c.kernel
         let taps = kh * kw
-        let rows = coutG * taps
         let mr = GEMM.mr, nr = GEMM.nr
-        let panels = (rows + mr - 1) / mr
+        let panels = weights.panels
         let pixels = h * w
-        let wd = weight.data
-        // A(m = (co, i, j), k = ci) = weight[group*cinG + ci, co, i, j], as [group][panel][k][mr].
-        let packed = Tensor(zeros: [max(1, g * panels * cinG * mr)])
-        let pa = packed.data
-        for group in 0..<g {
-            for m in 0..<rows {
-                let dst = pa + (group * panels + m / mr) * cinG * mr + m % mr
-                for ci in 0..<cinG { dst[ci * mr] = wd[(group * cinG + ci) * rows + m] }
-            }
-        }
-        let chunk = GEMM.blockN
+        let pa = weights.data
+        // Longer chunks for a short K, as for 1x1 convolutions (each channel's run streams), while
+        // the chunk's input and its columns stay in L2.
+        var chunk = GEMM.blockN
+        while chunk < 512 && 2 * chunk * cinG * MemoryLayout<Float>.size <= 128 * 1024 { chunk *= 2 }
         let chunks = (pixels + chunk - 1) / chunk
         // A tile packs its input chunk once for all its output channels; channels are split (in
         // whole panels) only when there are too few chunks for the threads.
@@ -559,26 +573,23 @@ enum ConvolutionKernel {
             let m0 = co0 * taps, m1 = co1 * taps
             let width = p1 - p0
             let panelsN = (width + nr - 1) / nr
-            // B(k = ci, p): the input's channel rows, packed into nr-wide panels.
+            // B(k = ci, p) is the input's channel rows, as for a 1x1 convolution; C(m, p) goes to
+            // `columns`, row m - m0, column p - p0.
             let packedB = scratch.region(1, count: panelsN * cinG * nr)
-            let input = xd + (batch * cin + group * cinG) * pixels + p0
-            for pn in 0..<panelsN {
-                let cols = min(nr, width - pn * nr)
-                for ci in 0..<cinG {
-                    // A loop, not memmove: runs of 32 floats are too short for a call.
-                    let dst = packedB + (pn * cinG + ci) * nr, src = input + ci * pixels + pn * nr
-                    for q in 0..<cols { dst[q] = src[q] }
-                    for q in cols..<nr { dst[q] = 0 }
-                }
-            }
+            let input = xd + (batch * cin + group * cinG) * pixels
             let columns = scratch.region(6, count: (m1 - m0) * width)
-            for panel in (m0 / mr)..<((m1 + mr - 1) / mr) {
-                let first = panel * mr
-                let a = pa + (group * panels + panel) * cinG * mr
-                for pn in 0..<panelsN {
-                    GEMM.microkernel(k: cinG, a: a, b: packedB + pn * cinG * nr, c: columns + (first - m0) * width + pn * nr, ldc: width,
-                                     rows: min(mr, m1 - first), cols: min(nr, width - pn * nr), rowBias: nil)
+            let origin = columns - (m0 * width + p0)
+            let a = pa + group * panels * cinG * mr, rowPanels = (m0 / mr)..<((m1 + mr - 1) / mr)
+            if GEMM.avx512 && width >= nr {
+                let full = width / nr * nr
+                if full < width {
+                    pointwiseColumns(input: input, plane: pixels, channels: 0..<cinG, pixels: (p0 + full)..<p1, k: cinG, into: packedB + full * cinG)
                 }
+                GEMM.multiplyPointwise(k: cinG, a: a, panels: rowPanels, rows: m1, source: input + p0, ldb: pixels, packedB: packedB,
+                                       columns: p0..<p1, c: origin, ldc: width, rowBias: nil)
+            } else {
+                pointwiseColumns(input: input, plane: pixels, channels: 0..<cinG, pixels: p0..<p1, k: cinG, into: packedB)
+                GEMM.multiplyPacked(k: cinG, a: a, panels: rowPanels, rows: m1, b: packedB, columns: p0..<p1, c: origin, ldc: width, rowBias: nil)
             }
             for co in co0..<co1 {
                 let channel = group * coutG + co
@@ -592,7 +603,9 @@ enum ConvolutionKernel {
                         let iy = p / w, ix = p % w
                         let run = min(w - ix, p1 - p)
                         let row = dst + (iy * kh + i) * wo + ix * kw
-                        if kw == 2 {
+                        if kw == 2 && GEMM.avx512 {
+                            TapInterleaveAVX512.pairs(even: tapRow + (p - p0), odd: tapRow + width + (p - p0), bias: b0, dst: row, count: run)
+                        } else if kw == 2 {
                             // Both taps of a pixel side by side: one pass over the output row.
                             let v0 = tapRow + (p - p0), v1 = v0 + width
                             for q in 0..<run {
