@@ -21,8 +21,20 @@ public struct BlockedLayoutSelection: GraphPass {
     /// A region must have this many steps to pay for the reorders at its edges.
     static let minimumRegion = 4
 
+    /// Input channels of a 3x3 convolution that reads a plain input and writes blocks (an image stem).
+    static let maximumPlainInputChannels = 8
+
+    /// Whether a blocked step reads its operator input in the plain layout: a 3x3 convolution from
+    /// a few channels (an image) straight to blocks, so a region can start at the stem without a reorder.
+    public static func readsPlainInput(_ op: Op, input: Shape) -> Bool {
+        guard case .conv2d(let c) = op, input.count == 4, input[1] % 16 != 0 else { return false }
+        return c.groups == 1 && c.kernel == (3, 3) && c.stride == (1, 1) && c.pad == (1, 1) && c.dilation == (1, 1)
+            && input[1] <= maximumPlainInputChannels
+    }
+
     /// Whether the blocked kernels compute step `s` (reading `input`): the shapes they handle.
     public static func blockedKernelApplies(_ op: Op, input: Shape, output: Shape) -> Bool {
+        if readsPlainInput(op, input: input) { return output.count == 4 && output[1] % 16 == 0 && output[2] == input[2] && output[3] == input[3] }
         guard input.count == 4, output.count == 4, input[1] % 16 == 0, output[1] % 16 == 0 else { return false }
         switch op {
         case .conv2d(let c):
@@ -107,7 +119,8 @@ public struct BlockedLayoutSelection: GraphPass {
         for i in 0..<original where graph.steps[i].live {
             let s = graph.steps[i]
             if graph.elidedConcats.contains(i) && blocked.contains(i) { continue }
-            let wanted = s.layout
+            let plainInput = s.layout == .blocked16 && Self.readsPlainInput(s.op, input: graph.steps[s.inputs.first ?? i].shape)
+            let wanted = plainInput ? .plain : s.layout
             for (slot, v) in s.inputs.enumerated() where graph.steps[v].layout != wanted {
                 let key = v * 2 + (wanted == .blocked16 ? 1 : 0)
                 let r: Int

@@ -32,7 +32,7 @@ struct Run: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "Print a per-op time table.")
+    @Flag(help: "Print a per-op time table (with --repeat, each step's median over the runs).")
     var profile = false
 
     @Option(name: .customLong("dump-attention"), help: "Write attention maps to DIR: per head and head-averaged softmax of each attention node, and each attention gate's map.")
@@ -109,12 +109,20 @@ struct Run: ParsableCommand {
         var times: [Double] = []
         do {
             if repetitions > 1 { _ = try session.run(given) }
+            var runs: [[Executor.ProfileEntry]] = []
             for i in 0..<repetitions {
-                entries.removeAll()
+                var run: [Executor.ProfileEntry] = []
                 let start = Date()
-                results = try session.run(given, profile: profile ? { entries.append($0) } : nil,
+                results = try session.run(given, profile: profile ? { run.append($0) } : nil,
                                           attention: dumpAttention != nil && i == 0 ? { maps.append(($0, $1)) } : nil)
                 times.append(Date().timeIntervalSince(start))
+                runs.append(run)
+            }
+            // Each step's median over the runs: one run's times swing with the machine's other load.
+            entries = runs.last ?? []
+            for k in entries.indices {
+                let seconds = runs.compactMap { k < $0.count ? $0[k].seconds : nil }.sorted()
+                entries[k].seconds = seconds[seconds.count / 2]
             }
         } catch {
             printError("\(error)")

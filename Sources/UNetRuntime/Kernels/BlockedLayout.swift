@@ -10,14 +10,15 @@ import UNetPasses
 enum BlockedLayoutKernel {
     static var available: Bool { GEMM.avx512 }
 
-    /// A blocked convolution's filters: 1x1 as `[outputBlock][cin][16]`, depthwise as `[block][9][16]`.
+    /// A blocked convolution's filters: 1x1 and 3x3 from a plain input as `[outputBlock][cin * taps][16]`,
+    /// depthwise as `[block][9][16]`.
     final class Weights: @unchecked Sendable {
         let storage: Tensor
         var data: UnsafePointer<Float> { UnsafePointer(storage.data) }
 
         init(_ c: Conv2D, weight: Tensor, inputChannels: Int) {
             let blocks = c.out / 16
-            let k = c.groups == 1 ? inputChannels : 9
+            let k = c.groups == 1 ? inputChannels * c.kernel.0 * c.kernel.1 : 9
             storage = Tensor(shape: [max(1, c.out * k)])
             let src = weight.data, dst = storage.data
             for b in 0..<blocks {
@@ -48,7 +49,20 @@ enum BlockedLayoutKernel {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let cout = out.shape[1], plane = h * w
         let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
-        if c.groups == 1 {
+        if c.groups == 1 && c.kernel == (3, 3) {
+            // From a plain image: row ranges and output block pairs split over the threads.
+            let pairs = (cout / 16 + 1) / 2
+            let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
+            let parts = max(1, min(h, (wanted + n * pairs - 1) / (n * pairs)))
+            let rowsPerPart = (h + parts - 1) / parts
+            pool.parallelFor(n * pairs * parts) { task in
+                let part = task % parts, pair = task / parts % pairs, batch = task / (parts * pairs)
+                guard part * rowsPerPart < h else { return }
+                DirectBlockedAVX512.conv3x3(src: xd + batch * cin * plane, cin: cin, h: h, w: w, weight: wd, bias: bd, dst: od + batch * cout * plane,
+                                            outputBlocks: (2 * pair)..<min(cout / 16, 2 * pair + 2),
+                                            rows: (part * rowsPerPart)..<min(h, (part + 1) * rowsPerPart), lower: lower, upper: upper)
+            }
+        } else if c.groups == 1 {
             // Pixel chunks whose input (all channels) stays in L2 while every output block pair reads it.
             let tile = PointwiseBlockedAVX512.tilePixels
             let chunk = max(tile, 32 * 1024 / cin / tile * tile)
