@@ -17,6 +17,19 @@ public enum Epilogue: Sendable, Equatable, Codable {
     /// Pixels per statistics block: divides every tile width the kernels use, so each block is
     /// written by exactly one tile whatever the thread count.
     public static let statisticsBlock = 16
+
+    /// The bounds of an epilogue a kernel can apply as one clamp in its stores: none (unbounded),
+    /// or a single ReLU, ReLU6 or clamp; nil for any other.
+    public static func clampBounds(_ ops: [Epilogue]) -> (lower: Float, upper: Float)? {
+        guard let first = ops.first else { return (-.infinity, .infinity) }
+        guard ops.count == 1, case .unary(let u) = first else { return nil }
+        switch u {
+        case .relu: return (0, .infinity)
+        case .relu6: return (0, 6)
+        case .clamp(let lo, let hi): return (lo.map(Float.init) ?? -.infinity, hi.map(Float.init) ?? .infinity)
+        default: return nil
+        }
+    }
 }
 
 extension Epilogue {

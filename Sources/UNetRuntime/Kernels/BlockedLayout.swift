@@ -32,14 +32,7 @@ enum BlockedLayoutKernel {
     /// The clamp bounds of an epilogue the kernels fuse (nothing, or one ReLU, ReLU6 or clamp);
     /// nil for any other, which the executor then applies to the whole output.
     static func fusedBounds(_ epilogue: EpilogueContext?) -> (Float, Float)? {
-        guard let ops = epilogue?.ops, !ops.isEmpty else { return (-.infinity, .infinity) }
-        guard ops.count == 1, case .unary(let u) = ops[0] else { return nil }
-        switch u {
-        case .relu: return (0, .infinity)
-        case .relu6: return (0, 6)
-        case .clamp(let lo, let hi): return (lo.map(Float.init) ?? -.infinity, hi.map(Float.init) ?? .infinity)
-        default: return nil
-        }
+        Epilogue.clampBounds(epilogue?.ops ?? []).map { ($0.lower, $0.upper) }
     }
 
     /// Runs a blocked convolution; returns true when it applied the epilogue itself.
