@@ -44,7 +44,11 @@ public enum PlanLoader {
         if !WinogradConvolution.available, let step = manifest.steps.first(where: { $0.live && $0.algorithm == .winograd4x4 }) {
             throw fail("step '\(step.name)' runs a Winograd convolution, whose kernels need AVX-512: compile the graph again here")
         }
-        if !BlockedLayoutKernel.available, let step = manifest.steps.first(where: { $0.live && ($0.layout ?? .plain) != .plain }) {
+        if !BlockedLayoutKernel.available, let step = manifest.steps.first(where: { step in
+            guard step.live else { return false }
+            if case .reorder = step.op { return true }
+            return (step.layout ?? .plain) != .plain
+        }) {
             throw fail("step '\(step.name)' runs in the channel-blocked layout, whose kernels need AVX-512: compile the graph again here")
         }
         try budget.check(arena: manifest.memory.arenaBytes, weights: manifest.weightBytes, in: "plan '\(path)'")

@@ -21,8 +21,9 @@ public enum WeightPreparation {
         return g
     }
 
-    /// Step `i`'s filters in its kernel's layout, from the plain `weight`; nil for convolutions that
-    /// read plain weights (depthwise) and for every other operator.
+    /// Step `i`'s filters in its kernel's layout, from the plain `weight` (GEMM or Winograd panels,
+    /// blocked-layout filters, a transposed convolution's GEMM panels); nil for convolutions that
+    /// read plain weights (plain-layout depthwise) and for every other operator.
     static func prepare(_ graph: OptimizedGraph, step i: Int, weight: Tensor) -> ConvolutionKernel.PreparedWeights? {
         let step = graph.steps[i]
         if step.live, case .convTranspose2d(let c) = step.op, let input = step.inputs.first {

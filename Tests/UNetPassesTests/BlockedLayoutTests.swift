@@ -126,6 +126,20 @@ final class BlockedLayoutTests: XCTestCase {
         XCTAssertNotNil(uneven.validate())
     }
 
+    /// Tools/test runs this under `UNETC_ISA=portable` and `avx2`.
+    func testWithoutTheKernelsTheDefaultIsPlainAndBlockedPlansAreRefused() throws {
+        try XCTSkipIf(BlockedLayoutKernel.available, "this machine runs the blocked kernels")
+        XCTAssertFalse(CompileOptions().blockedLayout)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-blocked-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("b.unetc").path
+        try PlanFile.write(try compiled("graphs/test/blocked_layout.json", blocked: true), to: path)
+        XCTAssertThrowsError(try PlanLoader.load(path)) { error in
+            XCTAssertTrue("\(error)".contains("channel-blocked layout"), "\(error)")
+        }
+    }
+
     func testThePassIsOffWithoutTheKernels() throws {
         let g = try compiled("graphs/bench/mobile_unet.json", blocked: false).graph
         XCTAssertFalse(g.steps.contains { if case .reorder = $0.op { true } else { false } })

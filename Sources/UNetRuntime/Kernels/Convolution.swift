@@ -119,6 +119,7 @@ enum ConvolutionKernel {
         while chunkPixels > nr && n * g * ((pixels + chunkPixels - 1) / chunkPixels) < wanted { chunkPixels /= 2 }
         let chunks = (pixels + chunkPixels - 1) / chunkPixels
         let xd = x.data, od = out.data, bd = bias?.data
+        // 1x1 on AVX-512: the first row panel reads the input in place and packs it as it multiplies.
         let pointwise = GEMM.avx512 && c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0)
         pool.parallelFor(n * g * chunks, withScratch: { tile, scratch in
             let chunk = tile % chunks
@@ -137,10 +138,11 @@ enum ConvolutionKernel {
                                        source: plane + p0, ldb: h * w, packedB: packedB, columns: p0..<p1,
                                        c: od + (batch * cout + group * coutG) * pixels, ldc: pixels, rowBias: bd.map { UnsafePointer($0 + group * coutG) })
             } else {
-            im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: 0..<cinG, pixels: p0..<p1, k: k, into: packedB,
-                   scratch: scratch)
-            multiplyPanels(weights, group: group, panels: 0..<weights.panels, b: packedB, pixels: p0..<p1, out: od + (batch * cout + group * coutG) * pixels,
-                           ldc: pixels, outputChannels: coutG, bias: bd.map { UnsafePointer($0 + group * coutG) })
+                im2col(c, input: xd + (batch * cin + group * cinG) * h * w, h: h, w: w, wo: wo, channels: 0..<cinG, pixels: p0..<p1, k: k,
+                       into: packedB, scratch: scratch)
+                multiplyPanels(weights, group: group, panels: 0..<weights.panels, b: packedB, pixels: p0..<p1,
+                               out: od + (batch * cout + group * coutG) * pixels, ldc: pixels, outputChannels: coutG,
+                               bias: bd.map { UnsafePointer($0 + group * coutG) })
             }
             if let e = epilogue {
                 EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch, channelRange: (group * coutG)..<((group + 1) * coutG),
@@ -537,8 +539,8 @@ enum ConvolutionKernel {
     }
 
     /// Transposed convolution whose kernel equals its stride (the UNet's 2x2/2 upsampling): taps do
-    /// not overlap, so each output pixel is one GEMM value plus the bias. The weights are packed into
-    /// microkernel panels once per call (they are small: rows `(co, i, j)` by input channels); a tile
+    /// not overlap, so each output pixel is one GEMM value plus the bias. The weights come packed
+    /// into microkernel panels (rows `(co, i, j)` by input channels, done once at load); a tile
     /// is a block of `mr` output channels and a run of input pixels, whose GEMM rows go to per-thread
     /// scratch and straight to their output pixels: no whole-image column buffer, nothing summed twice.
     static func convTransposeTiling(_ c: ConvTranspose2D, x: Tensor, weights: PackedWeights, bias: Tensor?, out: Tensor, pool: ThreadPool) {
