@@ -34,8 +34,12 @@ public struct BlockedLayoutSelection: GraphPass {
 
     /// Whether the blocked kernels compute step `s` (reading `input`): the shapes they handle.
     public static func blockedKernelApplies(_ op: Op, input: Shape, output: Shape) -> Bool {
-        if readsPlainInput(op, input: input) { return output.count == 4 && output[1] % 16 == 0 && output[2] == input[2] && output[3] == input[3] }
-        guard input.count == 4, output.count == 4, input[1] % 16 == 0, output[1] % 16 == 0 else { return false }
+        // No empty dimension: the kernels split work by batch, blocks and rows.
+        guard input.count == 4, output.count == 4, input.allSatisfy({ $0 > 0 }), output.allSatisfy({ $0 > 0 }), output[1] % 16 == 0 else {
+            return false
+        }
+        if readsPlainInput(op, input: input) { return output[2] == input[2] && output[3] == input[3] }
+        guard input[1] % 16 == 0 else { return false }
         switch op {
         case .conv2d(let c):
             if c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0) && c.groups == 1 { return true }

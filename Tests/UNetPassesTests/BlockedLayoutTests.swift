@@ -126,6 +126,21 @@ final class BlockedLayoutTests: XCTestCase {
         XCTAssertNotNil(uneven.validate())
     }
 
+    func testShapesTheBlockedKernelsTake() {
+        let pointwise = Op.conv2d(Conv2D(out: 32, kernel: (1, 1), stride: (1, 1), pad: (0, 0), dilation: (1, 1), groups: 1, bias: true))
+        XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(pointwise, input: [1, 16, 5, 7], output: [1, 32, 5, 7]))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(pointwise, input: [1, 24, 5, 7], output: [1, 32, 5, 7]), "channels not in blocks")
+        // Empty dimensions (a hostile plan): the kernels divide their work by them.
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(pointwise, input: [0, 16, 5, 7], output: [0, 32, 5, 7]))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(pointwise, input: [1, 0, 5, 7], output: [1, 32, 5, 7]))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(pointwise, input: [1, 16, 0, 7], output: [1, 32, 0, 7]))
+        let stem = Op.conv2d(Conv2D(out: 32, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
+        XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 3, 9, 9], output: [1, 32, 9, 9]))
+        XCTAssertTrue(BlockedLayoutSelection.readsPlainInput(stem, input: [1, 3, 9, 9]))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 9, 9, 9], output: [1, 32, 9, 9]), "more than 8 plain channels")
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 32, 9, 9], output: [1, 32, 9, 9]), "a blocked 3x3 that is not depthwise")
+    }
+
     /// Tools/test runs this under `UNETC_ISA=portable` and `avx2`.
     func testWithoutTheKernelsTheDefaultIsPlainAndBlockedPlansAreRefused() throws {
         try XCTSkipIf(BlockedLayoutKernel.available, "this machine runs the blocked kernels")
