@@ -19,11 +19,12 @@ public enum Microkernel12x16AVX512 {
         var bp = UnsafeRawPointer(b)
         let step = ldb * MemoryLayout<Float>.size
         var p = a, q = a2
+        let distance = Microkernel6x32AVX512.prefetchDistance(k: k)
         for kk in 0..<k {
             // Both A streams, every other step (48 bytes apart, so every line is fetched).
             if kk & 1 == 0 {
-                unetc_prefetch(p + Microkernel6x32AVX512.prefetchDistance)
-                unetc_prefetch(q + Microkernel6x32AVX512.prefetchDistance)
+                unetc_prefetch(p + distance)
+                unetc_prefetch(q + distance)
             }
             let v = bp.loadUnaligned(as: SIMD16<Float>.self)
             c0.addProduct(SIMD16(repeating: p[0]), v)
