@@ -68,6 +68,10 @@ public struct Conv2D: Sendable, Equatable {
         a.out == b.out && a.kernel == b.kernel && a.stride == b.stride && a.pad == b.pad
             && a.dilation == b.dilation && a.groups == b.groups && a.bias == b.bias
     }
+
+    /// 1x1, stride 1, no padding: each output pixel reads the same pixel of its input channels,
+    /// so kernels can take the input's planes as they lie (dilation does not matter).
+    public var isPointwise: Bool { kernel == (1, 1) && stride == (1, 1) && pad == (0, 0) }
 }
 
 public struct ConvTranspose2D: Sendable, Equatable {

@@ -42,7 +42,7 @@ public struct BlockedLayoutSelection: GraphPass {
         guard input[1] % 16 == 0 else { return false }
         switch op {
         case .conv2d(let c):
-            if c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0) && c.groups == 1 { return true }
+            if c.isPointwise && c.groups == 1 { return true }
             return c.groups == input[1] && c.out == input[1] && c.kernel == (3, 3) && c.stride == (1, 1) && c.pad == (1, 1)
                 && c.dilation == (1, 1)
         case .pool2d(let p):

@@ -95,7 +95,7 @@ enum ConvolutionKernel {
             depthwise(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue)
             return
         }
-        if GEMM.avx512 && c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0) && g == 1 && cout <= 4 && ho * wo >= 1024 {
+        if GEMM.avx512 && c.isPointwise && g == 1 && cout <= 4 && ho * wo >= 1024 {
             fewOutputs(x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue, packed: packed)
             return
         }
@@ -120,7 +120,7 @@ enum ConvolutionKernel {
         let chunks = (pixels + chunkPixels - 1) / chunkPixels
         let xd = x.data, od = out.data, bd = bias?.data
         // 1x1 on AVX-512: the first row panel reads the input in place and packs it as it multiplies.
-        let pointwise = GEMM.avx512 && c.kernel == (1, 1) && c.stride == (1, 1) && c.pad == (0, 0)
+        let pointwise = GEMM.avx512 && c.isPointwise
         pool.parallelFor(n * g * chunks, withScratch: { tile, scratch in
             let chunk = tile % chunks
             let group = (tile / chunks) % g
@@ -222,7 +222,7 @@ enum ConvolutionKernel {
         let (sy, sx) = c.stride, (py, px) = c.pad, (dy, dx) = c.dilation
         let p0 = pixels.lowerBound, width = pixels.count
         let taps = kh * kw, panels = (width + nr - 1) / nr
-        if taps == 1 && sx == 1 && sy == 1 && py == 0 && px == 0 {
+        if c.isPointwise {
             pointwiseColumns(input: input, plane: h * w, channels: channels, pixels: pixels, k: k, into: packedB)
             return
         }
