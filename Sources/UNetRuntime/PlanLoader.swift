@@ -42,7 +42,7 @@ public enum PlanLoader {
         }
         if let problem = manifest.validate() { throw fail("corrupt: \(problem)") }
         if !WinogradConvolution.available, let step = manifest.steps.first(where: { $0.live && $0.algorithm == .winograd4x4 }) {
-            throw fail("step '\(step.name)' runs a Winograd convolution, whose kernels need AVX-512: compile the graph again here")
+            throw fail("step '\(step.name)' runs a Winograd convolution, whose kernels need AVX2 or AVX-512: compile the graph again here")
         }
         if !BlockedLayoutKernel.available, let step = manifest.steps.first(where: { step in
             guard step.live else { return false }

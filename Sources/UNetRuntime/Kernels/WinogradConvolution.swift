@@ -1,5 +1,6 @@
 import UNetIR
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 
 /// 3x3 stride-1 convolution by Winograd F(4x4, 3x3): 36 multiplies per 4x4 output tile and channel
 /// pair instead of 144, for the convolutions the compiler marked `.winograd4x4`.
@@ -7,7 +8,8 @@ import UNetKernelsAVX512
 /// A tile of work is a run of whole tile rows (4 output rows each) of one image: its input patches
 /// are transformed into GEMM panels (`[position][channel][32 tiles]`, 16 tiles at a time), each of
 /// the 36 positions is one GEMM of the transformed filters against them (the 6x32 AVX-512
-/// microkernel, or the 12x16 one for 16 tiles), and the output transform writes whole output rows,
+/// microkernel, or the 12x16 one for 16 tiles; the 6x16 one on AVX2, whose panels are 16 tiles),
+/// and the output transform writes whole output rows,
 /// so the epilogue and the statistics blocks see a contiguous pixel range. When there are fewer
 /// work tiles than twice the threads (small maps), the input is transformed once by all threads
 /// and the products are split by output channels. Every output is computed in a fixed order:
@@ -16,8 +18,9 @@ enum WinogradConvolution {
     static let positions = 36
     static var tilesPerPanel: Int { GEMM.nr }
 
-    /// Whether this machine runs the Winograd kernels; elsewhere the step runs as a direct convolution.
-    static var available: Bool { GEMM.avx512 }
+    /// Whether this machine runs the Winograd kernels (AVX-512 or AVX2); elsewhere the step runs
+    /// as a direct convolution.
+    static var available: Bool { GEMM.avx512 || GEMM.avx2 }
 
     /// Filters in the Winograd domain, `G g Gᵀ`, packed as microkernel A panels: `[position][panel][cin][mr]`.
     final class TransformedWeights: @unchecked Sendable {
@@ -166,8 +169,12 @@ enum WinogradConvolution {
                         let y = 4 * tr - t.py + k
                         rows[k] = y >= 0 && y < t.h ? UnsafePointer(plane + y * t.w) : UnsafePointer(zeros)
                     }
-                    WinogradF4x4AVX512.columnTransform(rows: UnsafePointer(rows), w: t.w, x0: -t.px, width: tStride,
-                                                       t: rowsT + (tr - tr0) * 6 * tStride)
+                    let columns = rowsT + (tr - tr0) * 6 * tStride
+                    if GEMM.avx512 {
+                        UNetKernelsAVX512.WinogradF4x4.columnTransform(rows: UnsafePointer(rows), w: t.w, x0: -t.px, width: tStride, t: columns)
+                    } else {
+                        UNetKernelsAVX2.WinogradF4x4.columnTransform(rows: UnsafePointer(rows), w: t.w, x0: -t.px, width: tStride, t: columns)
+                    }
                 }
                 for block in 0..<blocks {
                     // Four groups of four tiles; a missing group (past the last tile) repeats the first.
@@ -176,8 +183,12 @@ enum WinogradConvolution {
                         rows[q] = UnsafePointer(rowsT + (index / t.tileColumns) * 6 * tStride + 4 * (index % t.tileColumns))
                     }
                     let first = 16 * block
-                    WinogradF4x4AVX512.inputTransform16(t: UnsafePointer(rows), rowStride: tStride,
-                                                        v: v + (first / nr) * positions * vStride + ci * nr + first % nr, stride: vStride)
+                    let panel = v + (first / nr) * positions * vStride + ci * nr + first % nr
+                    if GEMM.avx512 {
+                        UNetKernelsAVX512.WinogradF4x4.inputTransform16(t: UnsafePointer(rows), rowStride: tStride, v: panel, stride: vStride)
+                    } else {
+                        UNetKernelsAVX2.WinogradF4x4.inputTransform16(t: UnsafePointer(rows), rowStride: tStride, v: panel, stride: vStride)
+                    }
                 }
             }
         }
@@ -230,8 +241,14 @@ enum WinogradConvolution {
                             let index = first + 4 * q
                             outputs[q] = plane + 4 * (tr0 + index / t.tileColumns) * wo + 4 * (index % t.tileColumns)
                         }
-                        WinogradF4x4AVX512.outputTransform16(m: mp + cc * nr + first - p * nr, stride: mStride, bias: b,
-                                                             out: UnsafePointer(outputs), groups: groups, ldo: wo)
+                        let tiles = mp + cc * nr + first - p * nr
+                        if GEMM.avx512 {
+                            UNetKernelsAVX512.WinogradF4x4.outputTransform16(m: tiles, stride: mStride, bias: b, out: UnsafePointer(outputs),
+                                                                             groups: groups, ldo: wo)
+                        } else {
+                            UNetKernelsAVX2.WinogradF4x4.outputTransform16(m: tiles, stride: mStride, bias: b, out: UnsafePointer(outputs),
+                                                                           groups: groups, ldo: wo)
+                        }
                         first += 16
                     }
                 }

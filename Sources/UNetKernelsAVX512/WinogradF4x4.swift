@@ -1,12 +1,17 @@
 /// The data transforms of Winograd F(4x4, 3x3) (Lavin & Gray's matrices, interpolation points
-/// 0, ±1, ±2, ∞), compiled for AVX-512 like the GEMM microkernel; callers check the CPU first.
+/// 0, ±1, ±2, ∞); callers check the CPU first.
+///
+/// One source compiled twice: here for AVX-512, and through a symbolic link in `UNetKernelsAVX2`
+/// for AVX2 + FMA, where each 16-lane vector is a pair of ymm registers. The transforms are
+/// arithmetic and fixed lane permutes with no ISA-specific intrinsics, so the two builds compute
+/// the same values.
 ///
 /// A 4x4 output tile needs a 6x6 input patch `d`; its 36 transformed values `Bᵀ d B` are
 /// multiplied, per value, by the transformed filter `G g Gᵀ` (a GEMM over input channels for each
 /// of the 36 positions), and `Aᵀ m A` gives the 4x4 outputs back. Both transforms work on 16 tiles
 /// at once, one tile per SIMD lane; tiles overlap along the rows, so the row transforms split
 /// (and the output transform rebuilds) the stride-4 phases with lane permutes.
-public enum WinogradF4x4AVX512 {
+public enum WinogradF4x4 {
     /// Bᵀ applied down the columns of six input rows: `t[i][x] = Σ_k Bᵀ[i][k] row_k[x + x0]` for
     /// `x` in `0..<width`, zero where `x + x0` falls outside `0..<w`.
     ///

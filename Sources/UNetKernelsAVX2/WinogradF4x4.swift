@@ -1,0 +1,1 @@
+../UNetKernelsAVX512/WinogradF4x4.swift
