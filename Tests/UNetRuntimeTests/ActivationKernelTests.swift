@@ -3,7 +3,7 @@ import XCTest
 @testable import UNetIR
 @testable import UNetRuntime
 
-/// The vector SiLU (AVX-512 exponential) against `x * sigmoid(x)` from libm, over the whole float range that matters.
+/// The vector SiLU (the AVX-512 or AVX2 build's exponential, whichever the CPU or UNETC_ISA picks) against `x * sigmoid(x)` from libm, over the whole float range that matters.
 final class ActivationKernelTests: XCTestCase {
     func testSiLUMatchesLibm() {
         var values: [Float] = stride(from: -104, through: 104, by: 0.0137).map { Float($0) }

@@ -1,6 +1,7 @@
 import Foundation
 import UNetIR
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 
 /// Multi-head attention with its projections. Scores are formed a tile of queries at a time (two
 /// GEMMs and a softmax per tile), so no more than a tile of the score matrix exists per thread.
@@ -10,10 +11,14 @@ enum AttentionKernel {
     /// Queries per tile of `run`: a multiple of the AVX-512 microkernel's 6 rows.
     static let queriesPerTile = 48
 
-    /// `row = softmax(scale * row)`: the AVX-512 row kernel where the CPU has it, else libm's `expf`.
+    /// `row = softmax(scale * row)`: the vector row kernel where the CPU has AVX-512 or AVX2, else libm's `expf`.
     static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float) {
         if GEMM.avx512 {
-            SoftmaxAVX512.row(row, count: count, scale: scale)
+            UNetKernelsAVX512.SoftmaxLoops.row(row, count: count, scale: scale)
+            return
+        }
+        if GEMM.avx2 {
+            UNetKernelsAVX2.SoftmaxLoops.row(row, count: count, scale: scale)
             return
         }
         var maxScore = -Float.infinity
@@ -120,10 +125,15 @@ enum AttentionKernel {
                                  packed: p.out)
     }
 
-    /// Softmax down each column of `s` (`rows` x `columns`, rows contiguous): the AVX-512 kernel, or libm's `expf`.
+    /// Softmax down each column of `s` (`rows` x `columns`, rows contiguous): the vector kernel
+    /// (AVX-512 or AVX2), or libm's `expf`.
     static func softmaxColumns(_ s: UnsafeMutablePointer<Float>, rows: Int, columns: Int, scale: Float) {
         if GEMM.avx512 && columns % 16 == 0 {
-            SoftmaxAVX512.columns(s, rows: rows, columns: columns, ld: columns, scale: scale)
+            UNetKernelsAVX512.SoftmaxLoops.columns(s, rows: rows, columns: columns, ld: columns, scale: scale)
+            return
+        }
+        if GEMM.avx2 && columns % 16 == 0 {
+            UNetKernelsAVX2.SoftmaxLoops.columns(s, rows: rows, columns: columns, ld: columns, scale: scale)
             return
         }
         for c in 0..<columns {

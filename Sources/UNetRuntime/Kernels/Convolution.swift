@@ -1,5 +1,6 @@
 import CPrefetch
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 import UNetIR
 import UNetPasses
 
@@ -459,8 +460,11 @@ enum ConvolutionKernel {
             let kernel = wd + channel * kh * kw
             let b = bd?[channel] ?? 0
             if GEMM.avx512 {
-                DepthwiseConvolutionAVX512.plane(src: src, h: h, w: w, dst: dst, ho: ho, wo: wo, kernel: kernel, kh: kh, kw: kw,
-                                                 stride: c.stride, pad: c.pad, dilation: c.dilation, bias: b)
+                UNetKernelsAVX512.DepthwisePlane.plane(src: src, h: h, w: w, dst: dst, ho: ho, wo: wo, kernel: kernel, kh: kh, kw: kw,
+                                                       stride: c.stride, pad: c.pad, dilation: c.dilation, bias: b)
+            } else if GEMM.avx2 {
+                UNetKernelsAVX2.DepthwisePlane.plane(src: src, h: h, w: w, dst: dst, ho: ho, wo: wo, kernel: kernel, kh: kh, kw: kw,
+                                                     stride: c.stride, pad: c.pad, dilation: c.dilation, bias: b)
             } else {
             for oy in 0..<ho {
                 let row = dst + oy * wo

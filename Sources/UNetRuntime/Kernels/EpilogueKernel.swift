@@ -1,4 +1,5 @@
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 import Foundation
 import UNetIR
 import UNetPasses
@@ -49,7 +50,9 @@ enum EpilogueKernel {
         case .relu, .relu6:
             let upper: Float = u == .relu ? .infinity : 6
             if GEMM.avx512 {
-                ActivationAVX512.clamp(row + range.lowerBound, count: range.count, lower: 0, upper: upper)
+                UNetKernelsAVX512.ActivationLoops.clamp(row + range.lowerBound, count: range.count, lower: 0, upper: upper)
+            } else if GEMM.avx2 {
+                UNetKernelsAVX2.ActivationLoops.clamp(row + range.lowerBound, count: range.count, lower: 0, upper: upper)
             } else {
                 for p in range { row[p] = min(max(row[p], 0), upper) }
             }
@@ -58,7 +61,9 @@ enum EpilogueKernel {
             for p in range where row[p] < 0 { row[p] *= s }
         case .silu:
             if GEMM.avx512 {
-                ActivationAVX512.silu(row + range.lowerBound, count: range.count)
+                UNetKernelsAVX512.ActivationLoops.silu(row + range.lowerBound, count: range.count)
+            } else if GEMM.avx2 {
+                UNetKernelsAVX2.ActivationLoops.silu(row + range.lowerBound, count: range.count)
             } else {
                 for p in range { row[p] = row[p] * Activation.sigmoid(row[p]) }
             }

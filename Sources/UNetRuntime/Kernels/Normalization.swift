@@ -1,4 +1,5 @@
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 import Foundation
 import UNetIR
 import UNetPasses
@@ -46,7 +47,9 @@ enum NormalizationKernel {
                 let t = (bd?[c] ?? 0) - Float(mean) * s
                 let src = xd + base + cc * plane, dst = od + base + cc * plane
                 if GEMM.avx512 {
-                    ActivationAVX512.scaleShift(src, dst, count: plane, scale: s, shift: t)
+                    UNetKernelsAVX512.ActivationLoops.scaleShift(src, dst, count: plane, scale: s, shift: t)
+                } else if GEMM.avx2 {
+                    UNetKernelsAVX2.ActivationLoops.scaleShift(src, dst, count: plane, scale: s, shift: t)
                 } else {
                     for i in 0..<plane { dst[i] = src[i] * s + t }
                 }

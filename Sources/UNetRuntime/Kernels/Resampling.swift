@@ -1,5 +1,6 @@
 import UNetIR
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 
 /// Pooling and upsampling, with PyTorch's index conventions.
 enum ResamplingKernel {
@@ -12,7 +13,9 @@ enum ResamplingKernel {
         pool.parallelFor(x.shape[0] * x.shape[1], elements: x.count + out.count) { plane in
             let src = xd + plane * h * w, dst = od + plane * ho * wo
             if halving && GEMM.avx512 {
-                for oy in 0..<ho { MaxPoolAVX512.halvingRow(src + 2 * oy * w, src + (2 * oy + 1) * w, dst + oy * wo, count: wo) }
+                for oy in 0..<ho { UNetKernelsAVX512.MaxPoolRows.halvingRow(src + 2 * oy * w, src + (2 * oy + 1) * w, dst + oy * wo, count: wo) }
+            } else if halving && GEMM.avx2 {
+                for oy in 0..<ho { UNetKernelsAVX2.MaxPoolRows.halvingRow(src + 2 * oy * w, src + (2 * oy + 1) * w, dst + oy * wo, count: wo) }
                 return
             }
             if halving {

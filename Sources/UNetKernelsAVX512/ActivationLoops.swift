@@ -1,6 +1,7 @@
-/// Elementwise loops of normalisation and activation epilogues, compiled for AVX-512 (callers check
-/// the CPU first): GroupNorm's per-channel scale and shift, and SiLU with a vector exponential.
-public enum ActivationAVX512 {
+/// Elementwise loops of normalisation and activation epilogues, compiled for AVX-512 and, through
+/// a symbolic link in `UNetKernelsAVX2`, for AVX2 (callers check the CPU first): GroupNorm's
+/// per-channel scale and shift, and SiLU with a vector exponential.
+public enum ActivationLoops {
     /// `e^x` for 16 lanes: `2^n * e^r` with `n = round(x / ln 2)`, `r` reduced in two steps (Cody and
     /// Waite) and `e^r` by its degree-6 Taylor polynomial, within 2e-7 relative of `expf`. Inputs are
     /// clamped to the range where the result is a normal float.

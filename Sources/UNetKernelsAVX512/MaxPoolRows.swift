@@ -1,6 +1,7 @@
-/// The UNet downsampling step, 2x2 max pooling with stride 2, compiled for AVX-512 (callers check
-/// the CPU first): one output row from two input rows, 16 outputs per step.
-public enum MaxPoolAVX512 {
+/// The UNet downsampling step, 2x2 max pooling with stride 2, compiled for AVX-512 and, through a
+/// symbolic link in `UNetKernelsAVX2`, for AVX2 (callers check the CPU first): one output row from
+/// two input rows, 16 outputs per step.
+public enum MaxPoolRows {
     /// `out[x] = max(r0[2x], r0[2x + 1], r1[2x], r1[2x + 1])` for `x < count`, in the portable loop's
     /// order of comparisons (`m = v >= m ? v : m` from `-inf`), so NaNs come out the same.
     @inline(never)

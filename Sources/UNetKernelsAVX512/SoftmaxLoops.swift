@@ -1,7 +1,8 @@
-/// Softmax of one contiguous row, compiled for AVX-512 (callers check the CPU first): the row of
+/// Softmax of one contiguous row, compiled for AVX-512 and, through a symbolic link in
+/// `UNetKernelsAVX2`, for AVX2 (callers check the CPU first): the row of
 /// attention scores every query tile normalises, where a libm `expf` call per score cost more
 /// than both score GEMMs.
-public enum SoftmaxAVX512 {
+public enum SoftmaxLoops {
     /// `row[j] = e^(s row[j] - m) / sum_i e^(s row[i] - m)` with `m = max_j s row[j]`, for `j < count`
     /// and a scale `s > 0`.
     /// Sums run in 16 lanes, then across them in a fixed order: the result does not depend on where
@@ -24,7 +25,7 @@ public enum SoftmaxAVX512 {
         var sums = SIMD16<Float>()
         i = 0
         while i < full {
-            let e = ActivationAVX512.exp(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * s - shift)
+            let e = ActivationLoops.exp(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * s - shift)
             raw.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD16<Float>.self)
             sums += e
             i += 16
@@ -33,7 +34,7 @@ public enum SoftmaxAVX512 {
         var tailValues = SIMD16<Float>(repeating: -.infinity)
         for j in full..<count { tailValues[j - full] = row[j] * scale - shift[0] }
         if full < count {
-            tail = ActivationAVX512.exp(tailValues).replacing(with: 0, where: tailValues .== -.infinity)
+            tail = ActivationLoops.exp(tailValues).replacing(with: 0, where: tailValues .== -.infinity)
             for j in full..<count { row[j] = tail[j - full] }
         }
         let inverse = SIMD16<Float>(repeating: 1 / (sums + tail).sum())
@@ -63,7 +64,7 @@ public enum SoftmaxAVX512 {
             var sums = SIMD16<Float>()
             for r in 0..<rows {
                 let offset = 4 * (r * ld + column)
-                let e = ActivationAVX512.exp(raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self) * scales - shift)
+                let e = ActivationLoops.exp(raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self) * scales - shift)
                 raw.storeBytes(of: e, toByteOffset: offset, as: SIMD16<Float>.self)
                 sums += e
             }

@@ -1,11 +1,12 @@
 import CPrefetch
 
-/// Depthwise convolution of one channel plane, compiled for AVX-512 (callers check the CPU first).
+/// Depthwise convolution of one channel plane, compiled for AVX-512 and, through a symbolic link in
+/// `UNetKernelsAVX2`, for AVX2 (callers check the CPU first).
 ///
 /// Output rows are accumulated tap row by tap row over the range where every tap stays inside the
 /// input, so the inner loops have no bounds checks and vectorize; a 3-wide stride-1 kernel row (the
 /// common case) is applied in one pass over the output row instead of three.
-public enum DepthwiseConvolutionAVX512 {
+public enum DepthwisePlane {
     @inline(never)
     public static func plane(src: UnsafePointer<Float>, h: Int, w: Int, dst: UnsafeMutablePointer<Float>, ho: Int, wo: Int,
                              kernel: UnsafePointer<Float>, kh: Int, kw: Int, stride: (Int, Int), pad: (Int, Int), dilation: (Int, Int),
