@@ -96,7 +96,7 @@ enum ConvolutionKernel {
             depthwise(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue)
             return
         }
-        if GEMM.avx512 && c.isPointwise && g == 1 && cout <= 4 && ho * wo >= 1024 {
+        if (GEMM.avx512 || GEMM.avx2) && c.isPointwise && g == 1 && cout <= 4 && ho * wo >= 1024 {
             fewOutputs(x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue, packed: packed)
             return
         }
@@ -166,8 +166,14 @@ enum ConvolutionKernel {
         let (wd, outputStride, inputStride) = packed.map { ($0.data, 1, GEMM.mr) } ?? (weight.data, cin, 1)
         pool.parallelFor(n * blocks) { tile in
             let batch = tile / blocks, p0 = tile % blocks * block, range = p0..<min(pixels, p0 + block)
-            FewOutputsPointwiseAVX512.run(src: xd + batch * cin * pixels, inputs: cin, pixels: pixels, weight: wd, outputStride: outputStride,
-                                          inputStride: inputStride, bias: bd, dst: od + batch * cout * pixels, outputs: cout, range: range)
+            let (src, dst) = (xd + batch * cin * pixels, od + batch * cout * pixels)
+            if GEMM.avx512 {
+                UNetKernelsAVX512.FewOutputsPointwise.run(src: src, inputs: cin, pixels: pixels, weight: wd, outputStride: outputStride,
+                                                          inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+            } else {
+                UNetKernelsAVX2.FewOutputsPointwise.run(src: src, inputs: cin, pixels: pixels, weight: wd, outputStride: outputStride,
+                                                        inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+            }
             if let e = epilogue {
                 EpilogueKernel.apply(e, out: od, channels: cout, pixels: pixels, batch: batch, channelRange: 0..<cout, pixelRange: range)
             }
@@ -610,7 +616,9 @@ enum ConvolutionKernel {
                         let run = min(w - ix, p1 - p)
                         let row = dst + (iy * kh + i) * wo + ix * kw
                         if kw == 2 && GEMM.avx512 {
-                            TapInterleaveAVX512.pairs(even: tapRow + (p - p0), odd: tapRow + width + (p - p0), bias: b0, dst: row, count: run)
+                            UNetKernelsAVX512.TapInterleave.pairs(even: tapRow + (p - p0), odd: tapRow + width + (p - p0), bias: b0, dst: row, count: run)
+                        } else if kw == 2 && GEMM.avx2 {
+                            UNetKernelsAVX2.TapInterleave.pairs(even: tapRow + (p - p0), odd: tapRow + width + (p - p0), bias: b0, dst: row, count: run)
                         } else if kw == 2 {
                             // Both taps of a pixel side by side: one pass over the output row.
                             let v0 = tapRow + (p - p0), v1 = v0 + width

@@ -1,7 +1,8 @@
 /// The last step of a 2-wide transposed convolution (stride 2, the UNet's upsampling), compiled for
-/// AVX-512 (callers check the CPU first): the two taps' columns of one output row interleaved, with
+/// AVX-512 and, through a symbolic link in `UNetKernelsAVX2`, for AVX2 (callers check the CPU
+/// first): the two taps' columns of one output row interleaved, with
 /// the bias. The baseline build moved 4 floats per instruction; this is 32 per pair of stores.
-public enum TapInterleaveAVX512 {
+public enum TapInterleave {
     /// `dst[2q] = even[q] + bias`, `dst[2q + 1] = odd[q] + bias` for `q < count`.
     @inline(never)
     public static func pairs(even: UnsafePointer<Float>, odd: UnsafePointer<Float>, bias: Float, dst: UnsafeMutablePointer<Float>, count: Int) {

@@ -1,10 +1,11 @@
 import CPrefetch
 
 /// A 1x1 convolution with very few output channels (a UNet's head: 32 -> 1 or 2 classes), compiled
-/// for AVX-512 (callers check the CPU first). The GEMM path would pack the whole input and fill a
+/// for AVX-512 and, through a symbolic link in `UNetKernelsAVX2`, for AVX2 (callers check the CPU
+/// first). The GEMM path would pack the whole input and fill a
 /// 6-row panel for one or two rows; here each block of 64 pixels of every input channel is read
 /// once from memory and summed into each output channel while in L1.
-public enum FewOutputsPointwiseAVX512 {
+public enum FewOutputsPointwise {
     /// `dst[co][p] = bias[co] + sum_ci w(co, ci) * src[ci * pixels + p]` for pixels `range`, summed
     /// over the input channels in order, with `w(co, ci) = weight[co * outputStride + ci * inputStride]`
     /// (plain filters, or the 6-row GEMM panel a plan stores).
