@@ -26,7 +26,48 @@ public enum DepthwiseBlockedAVX512 {
             if oy > 0 && oy + 1 < h && w > 2 {
                 let top = middle - rowBytes, bottom = middle + rowBytes
                 var offset = 64
-                for _ in 1..<(w - 1) {
+                // Four pixels at a time: each input vector is loaded once per row for the three
+                // outputs that use it, and the four sums are independent chains of FMAs.
+                while offset + 4 * 64 <= (w - 1) * 64 {
+                    var acc0 = b, acc1 = b, acc2 = b, acc3 = b
+                    var v0 = top.loadUnaligned(fromByteOffset: offset - 64, as: SIMD16<Float>.self)
+                    var v1 = top.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                    var v2 = top.loadUnaligned(fromByteOffset: offset + 64, as: SIMD16<Float>.self)
+                    var v3 = top.loadUnaligned(fromByteOffset: offset + 128, as: SIMD16<Float>.self)
+                    var v4 = top.loadUnaligned(fromByteOffset: offset + 192, as: SIMD16<Float>.self)
+                    var v5 = top.loadUnaligned(fromByteOffset: offset + 256, as: SIMD16<Float>.self)
+                    acc0.addProduct(v0, t00); acc1.addProduct(v1, t00); acc2.addProduct(v2, t00); acc3.addProduct(v3, t00)
+                    acc0.addProduct(v1, t01); acc1.addProduct(v2, t01); acc2.addProduct(v3, t01); acc3.addProduct(v4, t01)
+                    acc0.addProduct(v2, t02); acc1.addProduct(v3, t02); acc2.addProduct(v4, t02); acc3.addProduct(v5, t02)
+                    v0 = middle.loadUnaligned(fromByteOffset: offset - 64, as: SIMD16<Float>.self)
+                    v1 = middle.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                    v2 = middle.loadUnaligned(fromByteOffset: offset + 64, as: SIMD16<Float>.self)
+                    v3 = middle.loadUnaligned(fromByteOffset: offset + 128, as: SIMD16<Float>.self)
+                    v4 = middle.loadUnaligned(fromByteOffset: offset + 192, as: SIMD16<Float>.self)
+                    v5 = middle.loadUnaligned(fromByteOffset: offset + 256, as: SIMD16<Float>.self)
+                    acc0.addProduct(v0, t10); acc1.addProduct(v1, t10); acc2.addProduct(v2, t10); acc3.addProduct(v3, t10)
+                    acc0.addProduct(v1, t11); acc1.addProduct(v2, t11); acc2.addProduct(v3, t11); acc3.addProduct(v4, t11)
+                    acc0.addProduct(v2, t12); acc1.addProduct(v3, t12); acc2.addProduct(v4, t12); acc3.addProduct(v5, t12)
+                    v0 = bottom.loadUnaligned(fromByteOffset: offset - 64, as: SIMD16<Float>.self)
+                    v1 = bottom.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                    v2 = bottom.loadUnaligned(fromByteOffset: offset + 64, as: SIMD16<Float>.self)
+                    v3 = bottom.loadUnaligned(fromByteOffset: offset + 128, as: SIMD16<Float>.self)
+                    v4 = bottom.loadUnaligned(fromByteOffset: offset + 192, as: SIMD16<Float>.self)
+                    v5 = bottom.loadUnaligned(fromByteOffset: offset + 256, as: SIMD16<Float>.self)
+                    acc0.addProduct(v0, t20); acc1.addProduct(v1, t20); acc2.addProduct(v2, t20); acc3.addProduct(v3, t20)
+                    acc0.addProduct(v1, t21); acc1.addProduct(v2, t21); acc2.addProduct(v3, t21); acc3.addProduct(v4, t21)
+                    acc0.addProduct(v2, t22); acc1.addProduct(v3, t22); acc2.addProduct(v4, t22); acc3.addProduct(v5, t22)
+                    acc0.replace(with: lo, where: acc0 .< lo); acc0.replace(with: hi, where: hi .< acc0)
+                    acc1.replace(with: lo, where: acc1 .< lo); acc1.replace(with: hi, where: hi .< acc1)
+                    acc2.replace(with: lo, where: acc2 .< lo); acc2.replace(with: hi, where: hi .< acc2)
+                    acc3.replace(with: lo, where: acc3 .< lo); acc3.replace(with: hi, where: hi .< acc3)
+                    out.storeBytes(of: acc0, toByteOffset: offset, as: SIMD16<Float>.self)
+                    out.storeBytes(of: acc1, toByteOffset: offset + 64, as: SIMD16<Float>.self)
+                    out.storeBytes(of: acc2, toByteOffset: offset + 128, as: SIMD16<Float>.self)
+                    out.storeBytes(of: acc3, toByteOffset: offset + 192, as: SIMD16<Float>.self)
+                    offset += 4 * 64
+                }
+                while offset < (w - 1) * 64 {
                     var acc = b
                     acc.addProduct(top.loadUnaligned(fromByteOffset: offset - 64, as: SIMD16<Float>.self), t00)
                     acc.addProduct(top.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self), t01)

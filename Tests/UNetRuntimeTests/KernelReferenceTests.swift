@@ -182,6 +182,27 @@ final class KernelReferenceTests: XCTestCase {
         }
     }
 
+
+    func testZeroPaddingRowsAgainstNaive() {
+        // The row-copy path of zero padding: asymmetric, negative (cropping) and all-fill rows and columns.
+        let cases: [(Pad, [Int])] = [
+            (Pad(left: 0, right: 1, top: 0, bottom: 1, mode: .zero, value: 0), [1, 3, 5, 7]),
+            (Pad(left: 2, right: 3, top: 1, bottom: 2, mode: .zero, value: -1.5), [2, 2, 4, 3]),
+            (Pad(left: -1, right: 2, top: -2, bottom: 1, mode: .zero, value: 0.25), [1, 2, 6, 5]),
+            (Pad(left: -6, right: 7, top: 0, bottom: 0, mode: .zero, value: 3), [1, 1, 2, 5]),
+        ]
+        for (p, shape) in cases {
+            let x = random(shape)
+            let (h, w) = (shape[2], shape[3]), (ho, wo) = (h + p.top + p.bottom, w + p.left + p.right)
+            let out = Tensor(shape: [shape[0], shape[1], ho, wo])
+            LayoutKernel.pad(p, x: x, out: out, pool: pool)
+            for plane in 0..<(shape[0] * shape[1]) { for oy in 0..<ho { for ox in 0..<wo {
+                let (iy, ix) = (oy - p.top, ox - p.left)
+                let expected = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(plane * h + iy) * w + ix] : Float(p.value)
+                XCTAssertEqual(out[(plane * ho + oy) * wo + ox], expected, "\(p) \(shape) plane \(plane) (\(oy), \(ox))")
+            } } }
+        }
+    }
     func testBilinearBothAlignModesAndNearest() {
         let x = random([1, 2, 3, 5])
         for align in [false, true] {

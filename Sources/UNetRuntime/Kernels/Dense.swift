@@ -12,7 +12,7 @@ enum DenseKernel {
             // GEMM would cost more than reading it once, so each output is one dot product.
             let xd = x.data, wd = weight.data, od = out.data, bd = bias?.data
             let unitsPerTile = 64
-            pool.parallelFor((units + unitsPerTile - 1) / unitsPerTile) { tile in
+            pool.parallelFor((units + unitsPerTile - 1) / unitsPerTile, elements: weight.count) { tile in
                 for o in (tile * unitsPerTile)..<min(units, (tile + 1) * unitsPerTile) {
                     for r in 0..<outer {
                         od[r * units + o] = dot(xd + r * inner, wd + o * inner, count: inner) + (bd?[o] ?? 0)

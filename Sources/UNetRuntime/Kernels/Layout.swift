@@ -89,8 +89,23 @@ enum LayoutKernel {
         let (ho, wo) = (out.shape[2], out.shape[3])
         let xd = x.data, od = out.data
         let value = Float(p.value)
-        pool.parallelFor(x.shape[0] * x.shape[1]) { plane in
+        pool.parallelFor(x.shape[0] * x.shape[1], elements: x.count + out.count) { plane in
             let src = xd + plane * h * w, dst = od + plane * ho * wo
+            if p.mode == .zero {
+                // Rows of the fill value around each input row's copy.
+                for oy in 0..<ho {
+                    let row = dst + oy * wo, iy = oy - p.top
+                    let first = max(0, p.left), last = min(wo, p.left + w)
+                    guard iy >= 0 && iy < h && first < last else {
+                        row.update(repeating: value, count: wo)
+                        continue
+                    }
+                    row.update(repeating: value, count: first)
+                    (row + first).update(from: src + iy * w + (first - p.left), count: last - first)
+                    (row + last).update(repeating: value, count: wo - last)
+                }
+                return
+            }
             for oy in 0..<ho {
                 for ox in 0..<wo {
                     var iy = oy - p.top, ix = ox - p.left

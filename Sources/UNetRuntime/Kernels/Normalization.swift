@@ -29,7 +29,10 @@ enum NormalizationKernel {
         let plane = x.count / (x.shape[0] * channels)
         let perGroup = channels / groups
         let xd = x.data, od = out.data, wd = weight?.data, bd = bias?.data
-        pool.parallelFor(x.shape[0] * groups, elements: x.count) { task in
+        // Floats moved: the statistics pass (unless the producer recorded them), the normalization,
+        // and the epilogue's pass over the output (a SiLU's exponentials on top).
+        let moved = (statistics == nil ? x.count : 0) + x.count + out.count + (epilogue == nil ? 0 : 2 * out.count)
+        pool.parallelFor(x.shape[0] * groups, elements: moved) { task in
             let group = task % groups
             let base = task * perGroup * plane
             let n = perGroup * plane
