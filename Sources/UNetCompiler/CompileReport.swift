@@ -16,7 +16,8 @@ public enum CompileReport {
                 : s.inputs.reduce(0) { $0 + (OpSemantics.elementCount(g.steps[$1].shape) ?? 0) * 4 } + (OpSemantics.elementCount(s.shape) ?? 0) * 4 + weightBytes
             totalFLOPs += flops
             totalBytes += bytes
-            let fused = (s.epilogue.map(\.name) + (result.graph.elidedConcats.contains(i) ? ["in-place"] : [])).joined(separator: "+")
+            let fused = (s.epilogue.map(\.name) + (result.graph.elidedConcats.contains(i) ? ["in-place"] : [])
+                         + (s.fusedIntoConsumer ? ["in-reader"] : [])).joined(separator: "+")
             rows.append([s.name, s.op.name, fused.isEmpty ? "-" : fused, OpSemantics.describe(s.shape), String(format: "%.1f", Double(flops) / 1e6),
                          String(format: "%.2f", Double(bytes) / 1e6), result.memory.offsets[i].map(String.init) ?? "-"])
         }

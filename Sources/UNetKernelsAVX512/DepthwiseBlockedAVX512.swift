@@ -6,11 +6,12 @@
 /// (kernel rows top to bottom, columns left to right) and the clamp is fused into the store. The
 /// interior loop is written out: Swift outlines helpers that take SIMD16 values.
 public enum DepthwiseBlockedAVX512 {
-    /// Output rows `rows` of one block plane: `src` and `dst` are `[h][w][16]`, `kernel` is `[9][16]`
-    /// (tap-major), `bias` the block's 16 biases (nil: zero).
+    /// Output rows `rows` of one block plane: `src` is `[h][w][16]`, `dst` holds rows from
+    /// `dstFirstRow` on (`[w][16]` each), `kernel` is `[9][16]` (tap-major), `bias` the block's 16
+    /// biases (nil: zero).
     @inline(never)
-    public static func rows(src: UnsafePointer<Float>, h: Int, w: Int, dst: UnsafeMutablePointer<Float>, kernel: UnsafePointer<Float>,
-                            bias: UnsafePointer<Float>?, rows: Range<Int>, lower: Float, upper: Float) {
+    public static func rows(src: UnsafePointer<Float>, h: Int, w: Int, dst: UnsafeMutablePointer<Float>, dstFirstRow: Int = 0,
+                            kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Range<Int>, lower: Float, upper: Float) {
         let k = UnsafeRawPointer(kernel)
         let t00 = k.loadUnaligned(as: SIMD16<Float>.self), t01 = k.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
         let t02 = k.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self), t10 = k.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self)
@@ -21,7 +22,7 @@ public enum DepthwiseBlockedAVX512 {
         let lo = SIMD16<Float>(repeating: lower), hi = SIMD16<Float>(repeating: upper)
         let rowBytes = w * 64
         for oy in rows {
-            let out = UnsafeMutableRawPointer(dst + oy * w * 16)
+            let out = UnsafeMutableRawPointer(dst + (oy - dstFirstRow) * w * 16)
             let middle = UnsafeRawPointer(src + oy * w * 16)
             if oy > 0 && oy + 1 < h && w > 2 {
                 let top = middle - rowBytes, bottom = middle + rowBytes
@@ -83,17 +84,17 @@ public enum DepthwiseBlockedAVX512 {
                     out.storeBytes(of: acc, toByteOffset: offset, as: SIMD16<Float>.self)
                     offset += 64
                 }
-                edge(src: src, h: h, w: w, dst: dst, kernel: kernel, bias: bias, oy: oy, ox: 0, lower: lower, upper: upper)
-                edge(src: src, h: h, w: w, dst: dst, kernel: kernel, bias: bias, oy: oy, ox: w - 1, lower: lower, upper: upper)
+                edge(src: src, h: h, w: w, dst: dst, dstFirstRow: dstFirstRow, kernel: kernel, bias: bias, oy: oy, ox: 0, lower: lower, upper: upper)
+                edge(src: src, h: h, w: w, dst: dst, dstFirstRow: dstFirstRow, kernel: kernel, bias: bias, oy: oy, ox: w - 1, lower: lower, upper: upper)
             } else {
-                for ox in 0..<w { edge(src: src, h: h, w: w, dst: dst, kernel: kernel, bias: bias, oy: oy, ox: ox, lower: lower, upper: upper) }
+                for ox in 0..<w { edge(src: src, h: h, w: w, dst: dst, dstFirstRow: dstFirstRow, kernel: kernel, bias: bias, oy: oy, ox: ox, lower: lower, upper: upper) }
             }
         }
     }
 
     /// One output pixel with its taps outside the image skipped (the border rows and columns).
     @inline(never)
-    static func edge(src: UnsafePointer<Float>, h: Int, w: Int, dst: UnsafeMutablePointer<Float>, kernel: UnsafePointer<Float>,
+    static func edge(src: UnsafePointer<Float>, h: Int, w: Int, dst: UnsafeMutablePointer<Float>, dstFirstRow: Int, kernel: UnsafePointer<Float>,
                      bias: UnsafePointer<Float>?, oy: Int, ox: Int, lower: Float, upper: Float) {
         var acc = bias.map { UnsafeRawPointer($0).loadUnaligned(as: SIMD16<Float>.self) } ?? SIMD16<Float>()
         let k = UnsafeRawPointer(kernel), input = UnsafeRawPointer(src)
@@ -110,6 +111,6 @@ public enum DepthwiseBlockedAVX512 {
         let lo = SIMD16<Float>(repeating: lower), hi = SIMD16<Float>(repeating: upper)
         acc.replace(with: lo, where: acc .< lo)
         acc.replace(with: hi, where: hi .< acc)
-        UnsafeMutableRawPointer(dst + (oy * w + ox) * 16).storeBytes(of: acc, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(dst + ((oy - dstFirstRow) * w + ox) * 16).storeBytes(of: acc, as: SIMD16<Float>.self)
     }
 }

@@ -13,23 +13,49 @@ public enum PointwiseBlockedAVX512 {
     /// Pixels of a full tile.
     public static let tilePixels = 12
 
+    /// Rows a later call will read, prefetched while this call's tiles run: `lines` contiguous cache
+    /// lines from `base` in each of `blocks` block planes `blockStride` floats apart. A fused
+    /// depthwise convolution reads them next; asked for a line per step of k, they arrive while
+    /// the tiles compute instead of stalling the depthwise pass.
+    public struct RowPrefetch {
+        public var base: UnsafePointer<Float>
+        public var blockStride: Int
+        public var lines: Int
+        public var blocks: Int
+
+        public init(base: UnsafePointer<Float>, blockStride: Int, lines: Int, blocks: Int) {
+            (self.base, self.blockStride, self.lines, self.blocks) = (base, blockStride, lines, blocks)
+        }
+    }
+
     /// Output blocks `outputBlocks` at pixels `pixels` of
     /// `dst[ob][p][16] = clamp(bias[16 ob ..< 16 ob + 16] + sum_k weight[ob][k][:] * src[k / 16][p][k % 16], lower, upper)`.
-    /// Planes are `plane` pixels; `weight` is `[outputBlock][16 inputBlocks][16]`; `bias` nil is zero.
+    /// Input planes are `plane` pixels, output planes `outputPlane` (nil: `plane`); `weight` is
+    /// `[outputBlock][16 inputBlocks][16]`; `bias` nil is zero. Tile `i` of the call prefetches the
+    /// `i`-th run of k lines of `ahead`.
     @inline(never)
     public static func run(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                           dst: UnsafeMutablePointer<Float>, outputBlocks: Range<Int>, pixels: Range<Int>, lower: Float, upper: Float) {
+                           dst: UnsafeMutablePointer<Float>, outputPlane: Int? = nil, outputBlocks: Range<Int>, pixels: Range<Int>,
+                           lower: Float, upper: Float, ahead: RowPrefetch? = nil) {
         let k = inputBlocks * 16
+        let outPlane = outputPlane ?? plane
+        let chunks = ahead.map { ($0.lines + k - 1) / k } ?? 0
+        var tileIndex = 0
         var ob = outputBlocks.lowerBound
         while ob < outputBlocks.upperBound {
             let pair = ob + 1 < outputBlocks.upperBound
             let w0 = weight + ob * k * 16, w1 = pair ? w0 + k * 16 : w0
             let b0 = bias.map { $0 + 16 * ob }, b1 = pair ? bias.map { $0 + 16 * ob + 16 } : b0
-            let out0 = dst + ob * plane * 16, out1 = pair ? out0 + plane * 16 : out0
+            let out0 = dst + ob * outPlane * 16, out1 = pair ? out0 + outPlane * 16 : out0
             var p = pixels.lowerBound
             while p + tilePixels <= pixels.upperBound {
+                var stream: UnsafePointer<Float>?
+                if let a = ahead, tileIndex < chunks * a.blocks {
+                    stream = a.base + tileIndex / chunks * a.blockStride + tileIndex % chunks * k * 16
+                }
+                tileIndex += 1
                 tile(src: src + p * 16, inputBlocks: inputBlocks, plane: plane, w0: w0, w1: w1, bias0: b0, bias1: b1,
-                     out0: out0 + p * 16, out1: out1 + p * 16, pair: pair, lower: lower, upper: upper)
+                     out0: out0 + p * 16, out1: out1 + p * 16, pair: pair, lower: lower, upper: upper, stream: stream)
                 p += tilePixels
             }
             while p < pixels.upperBound {
@@ -43,11 +69,12 @@ public enum PointwiseBlockedAVX512 {
         }
     }
 
-    /// One tile; `out1` is written when `pair`.
+    /// One tile; `out1` is written when `pair`. `stream`: k lines to prefetch, one per step.
     @inline(never)
     static func tile(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, w0: UnsafePointer<Float>, w1: UnsafePointer<Float>,
                      bias0 biasPointer0: UnsafePointer<Float>?, bias1 biasPointer1: UnsafePointer<Float>?,
-                     out0: UnsafeMutablePointer<Float>, out1: UnsafeMutablePointer<Float>, pair: Bool, lower: Float, upper: Float) {
+                     out0: UnsafeMutablePointer<Float>, out1: UnsafeMutablePointer<Float>, pair: Bool, lower: Float, upper: Float,
+                     stream: UnsafePointer<Float>?) {
         var a0 = SIMD16<Float>(), b0 = SIMD16<Float>()
         var a1 = SIMD16<Float>(), b1 = SIMD16<Float>()
         var a2 = SIMD16<Float>(), b2 = SIMD16<Float>()
@@ -66,6 +93,7 @@ public enum PointwiseBlockedAVX512 {
             for l in 0..<16 {
                 // The tile after next, a line per step: 12 pixels' 16 channels are 12 lines.
                 if l < 12 { unetc_prefetch(x + 2 * 16 * tilePixels + 16 * l) }
+                if let stream { unetc_prefetch(stream + (kb * 16 + l) * 16) }
                 let offset = (kb * 16 + l) * 64
                 let wa = wraw0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
                 let wb = wraw1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)

@@ -31,6 +31,7 @@ public struct PassManager {
         GroupNormStatistics(),
         ConvolutionAlgorithmSelection(),
         BlockedLayoutSelection(enabled: blockedLayout),
+        DepthwisePointwiseFusion(),
         DeadCodeElimination(),
     ]) }
 

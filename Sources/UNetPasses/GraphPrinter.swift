@@ -20,6 +20,7 @@ public enum GraphPrinter {
             if graph.elidedConcats.contains(i) { line += " [in place]" }
             if s.algorithm != .gemm { line += " [\(s.algorithm.rawValue)]" }
             if s.layout != .plain { line += " [\(s.layout.rawValue)]" }
+            if s.fusedIntoConsumer { line += " [computed by its reader]" }
             line += " -> " + OpSemantics.describe(s.shape) + "  " + s.name
             if let offset = memory?.offsets[i] { line += "  @\(offset)" }
             if !s.absorbed.isEmpty { line += "  {" + s.absorbed.joined(separator: ", ") + "}" }

@@ -2,7 +2,8 @@ import UNetIR
 
 /// Where every intermediate value lives in the one arena, from liveness and best-fit placement.
 public struct MemoryPlan: Sendable, Codable, Equatable {
-    /// Per step: arena offset of its output in bytes, or nil for graph inputs (caller-owned).
+    /// Per step: arena offset of its output in bytes, or nil for graph inputs (caller-owned) and
+    /// steps fused into their consumer (no output of their own).
     public var offsets: [Int?]
     /// Steps whose output is already in place (elided concats, reshapes/identities aliasing their operand): nothing to run.
     public var inPlace: Set<Int>
@@ -64,7 +65,8 @@ public struct MemoryPlan: Sendable, Codable, Equatable {
             let (r, _) = resolve(i)
             start[r] = min(start[r], i)
             end[r] = max(end[r], i)
-            for v in s.inputs {
+            // A fused depthwise step is computed by its reader: its inputs are read there.
+            for v in s.inputs + s.inputs.filter({ graph.steps[$0].fusedIntoConsumer }).flatMap({ graph.steps[$0].inputs }) {
                 let (rv, _) = resolve(v)
                 end[rv] = max(end[rv], i)
             }
@@ -75,7 +77,7 @@ public struct MemoryPlan: Sendable, Codable, Equatable {
         }
         var owners: [(id: Int, bytes: Int)] = []
         var unplanned = 0
-        for (i, s) in graph.steps.enumerated() where s.live && !external.contains(i) && resolve(i).0 == i {
+        for (i, s) in graph.steps.enumerated() where s.live && !external.contains(i) && !s.fusedIntoConsumer && resolve(i).0 == i {
             let size = bytes(s.shape)
             owners.append((i, size))
             unplanned += size
@@ -103,7 +105,7 @@ public struct MemoryPlan: Sendable, Codable, Equatable {
             arena = max(arena, offset + size)
         }
         var offsets = [Int?](repeating: nil, count: n)
-        for (i, s) in graph.steps.enumerated() where s.live && !external.contains(i) {
+        for (i, s) in graph.steps.enumerated() where s.live && !external.contains(i) && !s.fusedIntoConsumer {
             let (r, o) = resolve(i)
             if let base = ownerOffset[r] { offsets[i] = base + o }
         }

@@ -75,12 +75,15 @@ public struct Step: Sendable {
     /// How the step's output lies in memory (`BlockedLayoutSelection`); its operator inputs are in
     /// the same layout, except for a reorder's.
     public var layout: ActivationLayout = .plain
+    /// A blocked depthwise convolution that its only reader, a blocked 1x1 convolution, computes
+    /// band by band as it goes (`DepthwisePointwiseFusion`): it has no buffer and does not run itself.
+    public var fusedIntoConsumer = false
 
     public var operatorInputs: ArraySlice<Int> { inputs.prefix(operatorArity) }
 
     public init(name: String, op: Op, inputs: [Int], operatorArity: Int, shape: Shape, epilogue: [Epilogue] = [],
                 weights: [ConstantTensor?], absorbed: [String] = [], live: Bool = true, algorithm: ConvolutionAlgorithm = .gemm,
-                layout: ActivationLayout = .plain) {
+                layout: ActivationLayout = .plain, fusedIntoConsumer: Bool = false) {
         self.name = name
         self.op = op
         self.inputs = inputs
@@ -92,6 +95,7 @@ public struct Step: Sendable {
         self.live = live
         self.algorithm = algorithm
         self.layout = layout
+        self.fusedIntoConsumer = fusedIntoConsumer
     }
 }
 

@@ -104,7 +104,8 @@ public enum PlanFormat {
             }
             steps.append(PlanManifest.PlanStep(name: s.name, op: s.op, inputs: s.inputs, operatorArity: s.operatorArity, shape: s.shape,
                                                epilogue: s.epilogue, weights: refs, absorbed: s.absorbed, live: s.live,
-                                               algorithm: s.algorithm, layout: s.layout == .plain ? nil : s.layout))
+                                               algorithm: s.algorithm, layout: s.layout == .plain ? nil : s.layout,
+                                               fusedIntoConsumer: s.fusedIntoConsumer ? true : nil))
         }
         let manifest = PlanManifest(
             name: graph.name, isa: isa, panelRows: panelRows, compilerVersion: compilerVersion, steps: steps,

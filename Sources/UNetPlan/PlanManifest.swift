@@ -64,6 +64,8 @@ public struct PlanManifest: Codable, Sendable {
         public var algorithm: ConvolutionAlgorithm
         /// nil: plain.
         public var layout: ActivationLayout?
+        /// nil: false (`Step.fusedIntoConsumer`).
+        public var fusedIntoConsumer: Bool?
     }
 
     public struct Binding: Codable, Sendable {
@@ -94,7 +96,7 @@ public struct PlanManifest: Codable, Sendable {
         let steps = steps.map {
             Step(name: $0.name, op: $0.op, inputs: $0.inputs, operatorArity: $0.operatorArity, shape: $0.shape, epilogue: $0.epilogue,
                  weights: $0.weights.map { _ in nil }, absorbed: $0.absorbed, live: $0.live, algorithm: $0.algorithm,
-                 layout: $0.layout ?? .plain)
+                 layout: $0.layout ?? .plain, fusedIntoConsumer: $0.fusedIntoConsumer ?? false)
         }
         return OptimizedGraph(name: name, steps: steps, inputs: inputs.map { ($0.name, $0.step, $0.role) },
                               outputs: outputs.map { ($0.name, $0.step) }, elidedConcats: Set(elidedConcats), gateMapNames: Set(gateMapNames))
@@ -114,8 +116,11 @@ public struct PlanManifest: Codable, Sendable {
                 return "step \(i) ('\(s.name)') is malformed"
             }
             if s.live, case .input = s.op {} else if s.live {
-                guard let offset = memory.offsets[i], offset >= 0, offset % 4 == 0, offset + elements * 4 <= memory.arenaBytes else {
-                    return "step \(i) ('\(s.name)') has no valid place in the arena"
+                // A step fused into its reader has no output buffer (checked with its reader below).
+                if s.fusedIntoConsumer != true {
+                    guard let offset = memory.offsets[i], offset >= 0, offset % 4 == 0, offset + elements * 4 <= memory.arenaBytes else {
+                        return "step \(i) ('\(s.name)') has no valid place in the arena"
+                    }
                 }
                 if let problem = s.op.parameterProblem { return "step \(i) ('\(s.name)'): \(problem)" }
                 if s.algorithm == .winograd4x4 {
@@ -182,6 +187,20 @@ public struct PlanManifest: Codable, Sendable {
                     guard w.offset >= 0, w.offset % 64 == 0, w.offset <= weightBytes, w.storedCount <= (weightBytes - w.offset) / 4 else {
                         return "step \(i) ('\(s.name)') has a weight outside the weight section"
                     }
+                }
+            }
+        }
+        // Fused depthwise steps: what the fused kernel computes, read once by the 1x1 step that computes them.
+        let fused = steps.indices.filter { steps[$0].live && steps[$0].fusedIntoConsumer == true }
+        if !fused.isEmpty {
+            let g = graph()
+            let users = g.consumers()
+            let outputSteps = Set(outputs.map(\.step))
+            for i in fused {
+                guard users[i].count == 1, !outputSteps.contains(i), !elidedConcats.contains(i), let x = g.steps[i].inputs.first,
+                      g.steps[users[i][0]].inputs.first == i, !g.steps[users[i][0]].fusedIntoConsumer,
+                      DepthwisePointwiseFusion.fusible(g.steps[i], into: g.steps[users[i][0]], input: g.steps[x].shape) else {
+                    return "step \(i) ('\(steps[i].name)') is marked as computed by its reader, which cannot compute it"
                 }
             }
         }

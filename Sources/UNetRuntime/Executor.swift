@@ -16,6 +16,8 @@ public final class Executor {
     let attentionProjections: [AttentionKernel.PackedProjections?]
     /// Per step with a `.statistics` epilogue: its block statistics, read by the norms that consume it.
     let statistics: [Tensor?]
+    /// Per 1x1 step that computes the depthwise step it reads (`Step.fusedIntoConsumer`): that step's weights and clamp.
+    let fusedDepthwise: [BlockedLayoutKernel.Depthwise?]
 
     /// Per-step timing of a run, when profiling.
     public struct ProfileEntry: Sendable {
@@ -42,6 +44,14 @@ public final class Executor {
         packed = program.graph.steps.indices.map { i in
             guard let w = program.weights[i].first ?? nil else { return nil }
             return WeightPreparation.view(program.graph, step: i, stored: w, layout: program.layouts[i])
+        }
+        let steps = program.graph.steps, prepared = packed
+        fusedDepthwise = steps.indices.map { i in
+            guard steps[i].live, let d = steps[i].inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
+                  case .blocked(let weights) = prepared[d], case .conv2d(let c) = steps[d].op,
+                  let bounds = Epilogue.clampBounds(steps[d].epilogue) else { return nil }
+            let bias = c.bias && program.weights[d].count > 1 ? program.weights[d][1] : nil
+            return BlockedLayoutKernel.Depthwise(weights: weights, bias: bias, lower: bounds.lower, upper: bounds.upper)
         }
         attentionProjections = program.graph.steps.indices.map { i in
             let step = program.graph.steps[i]
@@ -77,11 +87,14 @@ public final class Executor {
         }
         for (i, step) in g.steps.enumerated() where step.live {
             if case .input = step.op { continue }
-            if program.memory.inPlace.contains(i) { continue }
+            if program.memory.inPlace.contains(i) || step.fusedIntoConsumer { continue }
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            let depthwise = fusedDepthwise[i]
             var operands: [Tensor] = []
-            for v in step.inputs {
-                guard let t = values[v] else { throw RuntimeError("internal: step '\(step.name)' reads a value with no storage") }
+            for (slot, v) in step.inputs.enumerated() {
+                // A fused depthwise step's input stands in for its output.
+                let source = slot == 0 && depthwise != nil ? g.steps[v].inputs[0] : v
+                guard let t = values[source] else { throw RuntimeError("internal: step '\(step.name)' reads a value with no storage") }
                 operands.append(t)
             }
             guard let out = values[i] else { throw RuntimeError("internal: step '\(step.name)' has no storage") }
@@ -93,7 +106,11 @@ public final class Executor {
             }
             let epilogue = step.epilogue.isEmpty ? nil : EpilogueContext(ops: step.epilogue, operands: operands, statistics: statistics[i]?.data)
             let handled: Bool
-            if let projections = attentionProjections[i], case .attention(let a) = step.op {
+            if let depthwise, case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
+                let bias = c.bias && program.weights[i].count > 1 ? program.weights[i][1] : nil
+                handled = BlockedLayoutKernel.depthwisePointwise(depthwise, x: operands[0], weights: weights, bias: bias, out: out, pool: pool,
+                                                                 epilogue: epilogue)
+            } else if let projections = attentionProjections[i], case .attention(let a) = step.op {
                 AttentionKernel.runSpatial(a, x: operands[0], projections: projections, out: out, pool: pool, epilogue: epilogue,
                                            probabilities: probabilities)
                 handled = true
@@ -110,8 +127,10 @@ public final class Executor {
             }
             if let profile {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                profile(ProfileEntry(node: step.name, op: step.op.name + (step.epilogue.isEmpty ? "" : "+" + step.epilogue.map(\.name).joined(separator: "+")),
-                                     seconds: seconds, flops: g.flops(of: step)))
+                let fused = depthwise == nil ? nil : step.inputs.first.map { g.steps[$0] }
+                profile(ProfileEntry(node: step.name, op: (fused == nil ? "" : "depthwise+") + step.op.name
+                                        + (step.epilogue.isEmpty ? "" : "+" + step.epilogue.map(\.name).joined(separator: "+")),
+                                     seconds: seconds, flops: g.flops(of: step) + (fused.map { g.flops(of: $0) } ?? 0)))
             }
         }
         for (name, id) in g.outputs {

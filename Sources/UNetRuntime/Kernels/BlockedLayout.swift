@@ -90,6 +90,60 @@ enum BlockedLayoutKernel {
         return bounds != nil
     }
 
+    /// Rows of depthwise output the fused kernel computes at a time: three make a band of a multiple
+    /// of 12 pixels (whole 1x1 tiles) on any width divisible by 4.
+    static let fusedBandRows = 3
+
+    /// A depthwise step's part in a fused step (`DepthwisePointwiseFusion`).
+    struct Depthwise {
+        let weights: Weights
+        let bias: Tensor?
+        let lower: Float, upper: Float
+    }
+
+    /// A blocked 1x1 convolution of the 3x3 depthwise convolution of `x`, without the depthwise
+    /// output: three rows of it at a time (all channels) go to the thread's scratch, where the 1x1
+    /// tiles read them while they prefetch the input rows of the next band. Each output pixel is
+    /// summed as by the two steps apart, so the result is bit-identical. Returns true when it
+    /// applied the 1x1's epilogue itself.
+    static func depthwisePointwise(_ depthwise: Depthwise, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool,
+                                   epilogue: EpilogueContext?) -> Bool {
+        let bounds = fusedBounds(epilogue)
+        let (lower, upper) = bounds ?? (-.infinity, .infinity)
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let cout = out.shape[1], plane = h * w, blocks = cin / 16
+        let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
+        let dwd = depthwise.weights.data, dwb = depthwise.bias.map { UnsafePointer($0.data) }
+        let rows = fusedBandRows, bands = (h + rows - 1) / rows
+        let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
+        let parts = max(1, min(bands, (wanted + n - 1) / n))
+        let bandsPerPart = (bands + parts - 1) / parts
+        pool.parallelFor(n * parts, withScratch: { task, scratch in
+            let batch = task / parts, part = task % parts
+            let first = part * bandsPerPart, last = min(bands, first + bandsPerPart)
+            guard first < last else { return }
+            let src = xd + batch * cin * plane, dst = od + batch * cout * plane
+            let band = scratch.region(1, count: blocks * rows * w * 16)
+            for b in first..<last {
+                let y0 = b * rows, y1 = min(h, y0 + rows)
+                for kb in 0..<blocks {
+                    DepthwiseBlockedAVX512.rows(src: src + kb * plane * 16, h: h, w: w, dst: band + kb * rows * w * 16, dstFirstRow: y0,
+                                                kernel: dwd + kb * 9 * 16, bias: dwb.map { $0 + 16 * kb }, rows: y0..<y1,
+                                                lower: depthwise.lower, upper: depthwise.upper)
+                }
+                // The next band reads input rows up to y1 + rows; those below y1 + 1 are in cache already.
+                let next0 = y1 + 1, next1 = min(h, y1 + rows + 1)
+                let ahead = b + 1 < last && next0 < next1
+                    ? PointwiseBlockedAVX512.RowPrefetch(base: src + next0 * w * 16, blockStride: plane * 16, lines: (next1 - next0) * w, blocks: blocks)
+                    : nil
+                PointwiseBlockedAVX512.run(src: band, inputBlocks: blocks, plane: rows * w, weight: wd, bias: bd, dst: dst + y0 * w * 16,
+                                           outputPlane: plane, outputBlocks: 0..<(cout / 16), pixels: 0..<((y1 - y0) * w),
+                                           lower: lower, upper: upper, ahead: ahead)
+            }
+        })
+        return bounds != nil
+    }
+
     /// 2x2/2 max pooling of a blocked tensor.
     static func maxPool(x: Tensor, out: Tensor, pool: ThreadPool) {
         let (w, ho, wo) = (x.shape[3], out.shape[2], out.shape[3])
