@@ -30,8 +30,9 @@ let package = Package(
         .target(name: "CPrefetch"),
         .target(name: "UNetKernelsAVX512", dependencies: ["CPrefetch"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"])]),
-        // The same for AVX2 + FMA machines (no AVX-512): the GEMM microkernel, and the Winograd
-        // transforms (UNetKernelsAVX512's source, through a symbolic link).
+        // The same for AVX2 + FMA machines (no AVX-512): the GEMM microkernel and the blocked-layout
+        // kernels sized for 16 registers, and the ISA-neutral sources of UNetKernelsAVX512 (Winograd
+        // transforms, depthwise, activation, softmax, pooling loops) through symbolic links.
         .target(name: "UNetKernelsAVX2", dependencies: ["CPrefetch"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
         // Kernels are optimized in debug builds too: the test suite runs real graphs through them.

@@ -11,7 +11,7 @@ import UNetIR
 /// vector: the 1x1 kernel broadcasts them straight from the input against 16-channel filter
 /// vectors, and the depthwise kernel does one vector FMA per tap and pixel with no edge lanes.
 ///
-/// Only where the CPU has the blocked kernels (AVX-512): elsewhere the pass is off.
+/// Only where the CPU has the blocked kernels (AVX-512 or AVX2): elsewhere the pass is off.
 public struct BlockedLayoutSelection: GraphPass {
     public var enabled: Bool
 

@@ -14,7 +14,7 @@ public struct PassManager {
 
     public init(passes: [any GraphPass]) { self.passes = passes }
 
-    /// The standard pipeline without the blocked layout (which needs AVX-512 kernels); `-O0` runs none of it.
+    /// The standard pipeline without the blocked layout (which needs AVX-512 or AVX2 kernels); `-O0` runs none of it.
     public static var standard: PassManager { standard(blockedLayout: false) }
 
     /// The standard pipeline; `blockedLayout` where the machine has the blocked-layout kernels.

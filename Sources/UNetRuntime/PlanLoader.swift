@@ -49,7 +49,7 @@ public enum PlanLoader {
             if case .reorder = step.op { return true }
             return (step.layout ?? .plain) != .plain
         }) {
-            throw fail("step '\(step.name)' runs in the channel-blocked layout, whose kernels need AVX-512: compile the graph again here")
+            throw fail("step '\(step.name)' runs in the channel-blocked layout, whose kernels need AVX2 or AVX-512: compile the graph again here")
         }
         try budget.check(arena: manifest.memory.arenaBytes, weights: manifest.weightBytes, in: "plan '\(path)'")
         let base = UnsafeMutableRawPointer(mutating: file.bytes + Int(header.weightsOffset))

@@ -9,7 +9,7 @@ public enum WeightPreparation {
     /// Rows of this machine's microkernel panels: what prepared weights in a plan are packed for.
     public static var panelRows: Int { GEMM.mr }
 
-    /// Whether this machine has the channel-blocked layout's kernels (AVX-512).
+    /// Whether this machine has the channel-blocked layout's kernels (AVX-512 or AVX2).
     public static var blockedLayoutAvailable: Bool { BlockedLayoutKernel.available }
 
     /// The graph as this machine runs it: Winograd convolutions become GEMM ones where the CPU has

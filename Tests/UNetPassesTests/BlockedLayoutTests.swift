@@ -56,7 +56,7 @@ final class BlockedLayoutTests: XCTestCase {
     }
 
     func testMobileUNetRunsBlockedBetweenTwoReorders() throws {
-        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         let g = try compiled("graphs/bench/mobile_unet.json", blocked: true).graph
         let reorders = g.steps.filter { if $0.live, case .reorder = $0.op { true } else { false } }.map(\.name)
         // The stem writes blocks from the 3-channel image; one reorder before the 2-channel head.
@@ -82,7 +82,7 @@ final class BlockedLayoutTests: XCTestCase {
     }
 
     func testBlockedOutputsEqualThePlainOnesAtAnyThreadCount() throws {
-        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         for graph in Self.graphs {
             let plain = try compiled(graph, blocked: false), blocked = try compiled(graph, blocked: true)
             XCTAssertGreaterThan(blocked.graph.steps.filter { $0.live && $0.layout == .blocked16 }.count, 4, graph)
@@ -97,7 +97,7 @@ final class BlockedLayoutTests: XCTestCase {
     }
 
     func testBlockedPlanRunsLikeTheGraphAndIsCheckedWhenLoaded() throws {
-        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-blocked-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -141,7 +141,7 @@ final class BlockedLayoutTests: XCTestCase {
         XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 32, 9, 9], output: [1, 32, 9, 9]), "a blocked 3x3 that is not depthwise")
     }
 
-    /// Tools/test runs this under `UNETC_ISA=portable` and `avx2`.
+    /// Tools/test runs this under `UNETC_ISA=portable`.
     func testWithoutTheKernelsTheDefaultIsPlainAndBlockedPlansAreRefused() throws {
         try XCTSkipIf(BlockedLayoutKernel.available, "this machine runs the blocked kernels")
         XCTAssertFalse(CompileOptions().blockedLayout)

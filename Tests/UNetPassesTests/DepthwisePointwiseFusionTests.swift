@@ -55,7 +55,7 @@ final class DepthwisePointwiseFusionTests: XCTestCase {
     }
 
     func testMobileUNetFusesItsLargeSeparableBlocks() throws {
-        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         let result = try compiled("graphs/bench/mobile_unet.json")
         // Depthwise inputs of at least 4 MiB: the 256x256 and 128x128 levels, and 256 channels at 64x64.
         XCTAssertEqual(fusedNames(result.graph), ["encoders.0.dw1", "encoders.0.dw2", "encoders.1.dw2", "decoders.1.dw1", "decoders.2.dw1",
@@ -67,7 +67,7 @@ final class DepthwisePointwiseFusionTests: XCTestCase {
     }
 
     func testFusedOutputsEqualTheUnfusedOnesAtAnyThreadCount() throws {
-        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         let separate = try compiled("graphs/test/blocked_layout.json")
         XCTAssertTrue(fusedNames(separate.graph).isEmpty, "small maps stay separate")
         let fused = fusedEverywhere(separate)
@@ -84,7 +84,7 @@ final class DepthwisePointwiseFusionTests: XCTestCase {
     }
 
     func testFusedPlanRunsLikeTheGraphAndIsCheckedWhenLoaded() throws {
-        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX-512")
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-fused-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

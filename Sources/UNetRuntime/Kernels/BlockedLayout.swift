@@ -1,14 +1,52 @@
 import UNetKernelsAVX512
+import UNetKernelsAVX2
 import UNetIR
 import UNetPasses
 
 /// Steps in the channel-blocked layout NCHW16c (`BlockedLayoutSelection`): 1x1 and 3x3 depthwise
 /// convolutions, 2x2 max pooling, nearest 2x upsampling, and the reorders at a region's edges.
 /// Every kernel splits its work over output pixels and blocks only, so results do not depend on
-/// the thread count. AVX-512 only: the compiler selects the layout only where `available`, and
-/// plans that use it are refused elsewhere.
+/// the thread count. AVX-512 or AVX2 (each with its own kernels: the AVX2 ones keep to 16
+/// registers): the compiler selects the layout only where `available`, and plans that use it are
+/// refused elsewhere.
 enum BlockedLayoutKernel {
-    static var available: Bool { GEMM.avx512 }
+    static var available: Bool { GEMM.avx512 || GEMM.avx2 }
+
+    /// Pixels of the 1x1 kernel's tiles.
+    static var tilePixels: Int { GEMM.avx512 ? PointwiseBlockedAVX512.tilePixels : PointwiseBlockedAVX2.tilePixels }
+
+    /// Rows the 1x1 kernel prefetches while it runs (`PointwiseBlockedAVX512.RowPrefetch`).
+    struct RowPrefetch {
+        let base: UnsafePointer<Float>
+        let blockStride: Int, lines: Int, blocks: Int
+    }
+
+    // The kernels of this machine's ISA.
+
+    static func pointwise(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                          dst: UnsafeMutablePointer<Float>, outputPlane: Int? = nil, outputBlocks: Range<Int>, pixels: Range<Int>,
+                          lower: Float, upper: Float, ahead: RowPrefetch? = nil) {
+        if GEMM.avx512 {
+            PointwiseBlockedAVX512.run(src: src, inputBlocks: inputBlocks, plane: plane, weight: weight, bias: bias, dst: dst, outputPlane: outputPlane,
+                                       outputBlocks: outputBlocks, pixels: pixels, lower: lower, upper: upper,
+                                       ahead: ahead.map { .init(base: $0.base, blockStride: $0.blockStride, lines: $0.lines, blocks: $0.blocks) })
+        } else {
+            PointwiseBlockedAVX2.run(src: src, inputBlocks: inputBlocks, plane: plane, weight: weight, bias: bias, dst: dst, outputPlane: outputPlane,
+                                     outputBlocks: outputBlocks, pixels: pixels, lower: lower, upper: upper,
+                                     ahead: ahead.map { .init(base: $0.base, blockStride: $0.blockStride, lines: $0.lines, blocks: $0.blocks) })
+        }
+    }
+
+    static func depthwiseRows(src: UnsafePointer<Float>, h: Int, w: Int, dst: UnsafeMutablePointer<Float>, dstFirstRow: Int = 0,
+                              kernel: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Range<Int>, lower: Float, upper: Float) {
+        if GEMM.avx512 {
+            DepthwiseBlockedAVX512.rows(src: src, h: h, w: w, dst: dst, dstFirstRow: dstFirstRow, kernel: kernel, bias: bias, rows: rows,
+                                        lower: lower, upper: upper)
+        } else {
+            DepthwiseBlockedAVX2.rows(src: src, h: h, w: w, dst: dst, dstFirstRow: dstFirstRow, kernel: kernel, bias: bias, rows: rows,
+                                      lower: lower, upper: upper)
+        }
+    }
 
     /// A blocked convolution's filters: 1x1 and 3x3 from a plain input as `[outputBlock][cin * taps][16]`,
     /// depthwise as `[block][9][16]`.
@@ -51,13 +89,19 @@ enum BlockedLayoutKernel {
             pool.parallelFor(n * pairs * parts) { task in
                 let part = task % parts, pair = task / parts % pairs, batch = task / (parts * pairs)
                 guard part * rowsPerPart < h else { return }
-                DirectBlockedAVX512.conv3x3(src: xd + batch * cin * plane, cin: cin, h: h, w: w, weight: wd, bias: bd, dst: od + batch * cout * plane,
-                                            outputBlocks: (2 * pair)..<min(cout / 16, 2 * pair + 2),
-                                            rows: (part * rowsPerPart)..<min(h, (part + 1) * rowsPerPart), lower: lower, upper: upper)
+                let (src, dst) = (xd + batch * cin * plane, od + batch * cout * plane)
+                let (blocks, rows) = ((2 * pair)..<min(cout / 16, 2 * pair + 2), (part * rowsPerPart)..<min(h, (part + 1) * rowsPerPart))
+                if GEMM.avx512 {
+                    DirectBlockedAVX512.conv3x3(src: src, cin: cin, h: h, w: w, weight: wd, bias: bd, dst: dst, outputBlocks: blocks, rows: rows,
+                                                lower: lower, upper: upper)
+                } else {
+                    DirectBlockedAVX2.conv3x3(src: src, cin: cin, h: h, w: w, weight: wd, bias: bd, dst: dst, outputBlocks: blocks, rows: rows,
+                                              lower: lower, upper: upper)
+                }
             }
         } else if c.groups == 1 {
             // Pixel chunks whose input (all channels) stays in L2 while every output block pair reads it.
-            let tile = PointwiseBlockedAVX512.tilePixels
+            let tile = tilePixels
             let chunk = max(tile, 32 * 1024 / cin / tile * tile)
             let chunks = (plane + chunk - 1) / chunk
             let pairs = (cout / 16 + 1) / 2
@@ -69,7 +113,7 @@ enum BlockedLayoutKernel {
                 let batch = rest / chunks, p0 = rest % chunks * chunk
                 let first = group * pairsPerGroup * 2, last = min(cout / 16, first + pairsPerGroup * 2)
                 guard first < last else { return }
-                PointwiseBlockedAVX512.run(src: xd + batch * cin * plane, inputBlocks: cin / 16, plane: plane, weight: wd, bias: bd,
+                pointwise(src: xd + batch * cin * plane, inputBlocks: cin / 16, plane: plane, weight: wd, bias: bd,
                                            dst: od + batch * cout * plane, outputBlocks: first..<last, pixels: p0..<min(plane, p0 + chunk),
                                            lower: lower, upper: upper)
             }
@@ -83,7 +127,7 @@ enum BlockedLayoutKernel {
                 guard part * rowsPerPart < h else { return }
                 let rows = (part * rowsPerPart)..<min(h, (part + 1) * rowsPerPart)
                 let b = block % (cout / 16)
-                DepthwiseBlockedAVX512.rows(src: xd + block * 16 * plane, h: h, w: w, dst: od + block * 16 * plane, kernel: wd + b * 9 * 16,
+                depthwiseRows(src: xd + block * 16 * plane, h: h, w: w, dst: od + block * 16 * plane, kernel: wd + b * 9 * 16,
                                             bias: bd.map { $0 + 16 * b }, rows: rows, lower: lower, upper: upper)
             }
         }
@@ -127,16 +171,16 @@ enum BlockedLayoutKernel {
             for b in first..<last {
                 let y0 = b * rows, y1 = min(h, y0 + rows)
                 for kb in 0..<blocks {
-                    DepthwiseBlockedAVX512.rows(src: src + kb * plane * 16, h: h, w: w, dst: band + kb * rows * w * 16, dstFirstRow: y0,
+                    depthwiseRows(src: src + kb * plane * 16, h: h, w: w, dst: band + kb * rows * w * 16, dstFirstRow: y0,
                                                 kernel: dwd + kb * 9 * 16, bias: dwb.map { $0 + 16 * kb }, rows: y0..<y1,
                                                 lower: depthwise.lower, upper: depthwise.upper)
                 }
                 // The next band reads input rows up to y1 + rows; those below y1 + 1 are in cache already.
                 let next0 = y1 + 1, next1 = min(h, y1 + rows + 1)
                 let ahead = b + 1 < last && next0 < next1
-                    ? PointwiseBlockedAVX512.RowPrefetch(base: src + next0 * w * 16, blockStride: plane * 16, lines: (next1 - next0) * w, blocks: blocks)
+                    ? RowPrefetch(base: src + next0 * w * 16, blockStride: plane * 16, lines: (next1 - next0) * w, blocks: blocks)
                     : nil
-                PointwiseBlockedAVX512.run(src: band, inputBlocks: blocks, plane: rows * w, weight: wd, bias: bd, dst: dst + y0 * w * 16,
+                pointwise(src: band, inputBlocks: blocks, plane: rows * w, weight: wd, bias: bd, dst: dst + y0 * w * 16,
                                            outputPlane: plane, outputBlocks: 0..<(cout / 16), pixels: 0..<((y1 - y0) * w),
                                            lower: lower, upper: upper, ahead: ahead)
             }
@@ -151,7 +195,11 @@ enum BlockedLayoutKernel {
         let xd = UnsafePointer(x.data), od = out.data
         let inPlane = x.shape[2] * w * 16, outPlane = ho * wo * 16
         pool.parallelFor(blocks, elements: x.count + out.count) { b in
-            BlockedResamplingAVX512.maxPoolRows(src: xd + b * inPlane, w: w, dst: od + b * outPlane, wo: wo, rows: 0..<ho)
+            if GEMM.avx512 {
+                UNetKernelsAVX512.BlockedResampling.maxPoolRows(src: xd + b * inPlane, w: w, dst: od + b * outPlane, wo: wo, rows: 0..<ho)
+            } else {
+                UNetKernelsAVX2.BlockedResampling.maxPoolRows(src: xd + b * inPlane, w: w, dst: od + b * outPlane, wo: wo, rows: 0..<ho)
+            }
         }
     }
 
@@ -161,7 +209,11 @@ enum BlockedLayoutKernel {
         let blocks = x.shape[0] * x.shape[1] / 16
         let xd = UnsafePointer(x.data), od = out.data
         pool.parallelFor(blocks, elements: x.count + out.count) { b in
-            BlockedResamplingAVX512.upsampleRows(src: xd + b * h * w * 16, w: w, dst: od + b * 4 * h * w * 16, rows: 0..<h)
+            if GEMM.avx512 {
+                UNetKernelsAVX512.BlockedResampling.upsampleRows(src: xd + b * h * w * 16, w: w, dst: od + b * 4 * h * w * 16, rows: 0..<h)
+            } else {
+                UNetKernelsAVX2.BlockedResampling.upsampleRows(src: xd + b * h * w * 16, w: w, dst: od + b * 4 * h * w * 16, rows: 0..<h)
+            }
         }
     }
 
@@ -177,8 +229,12 @@ enum BlockedLayoutKernel {
         pool.parallelFor(blocks * parts, elements: x.count + out.count) { task in
             let b = task / parts, p0 = task % parts * perPart
             guard p0 < plane else { return }
-            BlockedReorderAVX512.block(plain: plain + b * 16 * plane, blocked: blocked + b * 16 * plane, plane: plane,
-                                       pixels: p0..<min(plane, p0 + perPart), toBlocked: toBlocked)
+            let (p, q, pixels) = (plain + b * 16 * plane, blocked + b * 16 * plane, p0..<min(plane, p0 + perPart))
+            if GEMM.avx512 {
+                BlockedReorderAVX512.block(plain: p, blocked: q, plane: plane, pixels: pixels, toBlocked: toBlocked)
+            } else {
+                BlockedReorderAVX2.block(plain: p, blocked: q, plane: plane, pixels: pixels, toBlocked: toBlocked)
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 /// 2x2 max pooling and nearest 2x upsampling in the channel-blocked layout NCHW16c, compiled for
-/// AVX-512 (callers check the CPU first): a pixel's 16 channels are one vector.
-public enum BlockedResamplingAVX512 {
+/// AVX-512 and, through a symbolic link in `UNetKernelsAVX2`, for AVX2 (callers check the CPU
+/// first): a pixel's 16 channels are one vector.
+public enum BlockedResampling {
     /// Output rows `rows` of one block plane of 2x2/2 max pooling (`src` is `[h][w][16]`, `dst`
     /// `[h / 2][w / 2][16]`), in the plain kernel's order of comparisons (`m = v >= m ? v : m` from
     /// `-inf`), so NaNs come out the same.
