@@ -77,6 +77,7 @@ public final class Executor {
     public func run(inputs: [String: Tensor], into outputs: [String: Tensor], profile: ((ProfileEntry) -> Void)? = nil,
                     attention: ((String, Tensor) -> Void)? = nil) throws(RuntimeError) {
         let g = program.graph
+        pool.wake()
         var values = views
         for (name, id, _) in g.inputs {
             guard let t = inputs[name] else { throw RuntimeError("missing input '\(name)'") }

@@ -125,6 +125,13 @@ public final class ThreadPool: @unchecked Sendable {
 
     deinit { state.shutdown() }
 
+    /// Wakes sleeping workers with an empty job, so they are spinning, not asleep, when the next
+    /// steps' tiles come (a run's first parallel steps otherwise wait for a futex wake-up).
+    public func wake() {
+        guard threads > 1 else { return }
+        _ = state.publish({ _, _ in }, count: 0)
+    }
+
     /// Runs `body(0..<count)`, spread over the pool; returns when every tile is done.
     public func parallelFor(_ count: Int, _ body: @escaping (Int) -> Void) {
         parallelFor(count, tiles: { (tile: Int, _: Int) in body(tile) })
@@ -135,13 +142,27 @@ public final class ThreadPool: @unchecked Sendable {
     /// than on one, the hand-off costing more than the split saved.
     static let serialElements = 1 << 17
 
-    /// `parallelFor` for a memory-bound step over `elements` floats: on the calling thread when small.
+    /// Tasks a memory-bound step's tiles are grouped into, per thread.
+    static let tasksPerThread = 8
+
+    /// `parallelFor` for a memory-bound step over `elements` floats: on the calling thread when
+    /// small, else its tiles (often hundreds of channel planes) in runs of consecutive ones. Claimed
+    /// one by one, each tile moved the claim word between the cores: a DDPM pad of 256 16x16 planes
+    /// took 0.05 ms on two threads against 0.02 ms on one.
     func parallelFor(_ count: Int, elements: Int, _ body: @escaping (Int) -> Void) {
         if elements < Self.serialElements {
             for i in 0..<count { body(i) }
             return
         }
-        parallelFor(count, body)
+        let tasks = min(count, Self.tasksPerThread * threads)
+        let perTask = (count + max(tasks, 1) - 1) / max(tasks, 1)
+        if perTask <= 1 {
+            parallelFor(count, body)
+            return
+        }
+        parallelFor((count + perTask - 1) / perTask) { task in
+            for i in (task * perTask)..<min(count, (task + 1) * perTask) { body(i) }
+        }
     }
 
     /// Runs `body(tile, scratch)` for every tile; `scratch` belongs to the running thread for the tile's duration.
