@@ -72,6 +72,15 @@ public struct Conv2D: Sendable, Equatable {
     /// 1x1, stride 1, no padding: each output pixel reads the same pixel of its input channels,
     /// so kernels can take the input's planes as they lie (dilation does not matter).
     public var isPointwise: Bool { kernel == (1, 1) && stride == (1, 1) && pad == (0, 0) }
+
+    /// Pixels from which a pointwise convolution to at most 4 channels (a segmentation head) runs
+    /// the runtime's few-outputs kernel rather than a GEMM.
+    public static let fewOutputsMinimumPixels = 1024
+
+    /// Whether this is such a head on a map of `pixels`: one group, at most 4 outputs.
+    public func isFewOutputsHead(pixels: Int) -> Bool {
+        isPointwise && groups == 1 && out <= 4 && pixels >= Conv2D.fewOutputsMinimumPixels
+    }
 }
 
 public struct ConvTranspose2D: Sendable, Equatable {

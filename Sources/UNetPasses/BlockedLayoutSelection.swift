@@ -32,6 +32,26 @@ public struct BlockedLayoutSelection: GraphPass {
             && input[1] <= maximumPlainInputChannels
     }
 
+    /// Whether a plain step reads its operator input in the blocked layout: a 1x1 head to at most 4
+    /// channels (`Conv2D.isFewOutputsHead`) on blocked channels, so a region can end at the head
+    /// without a reorder (its kernel transposes the blocks in registers).
+    public static func readsBlockedInput(_ op: Op, input: Shape, output: Shape) -> Bool {
+        guard case .conv2d(let c) = op, input.count == 4, output.count == 4, input.allSatisfy({ $0 > 0 }), output.allSatisfy({ $0 > 0 }) else {
+            return false
+        }
+        return input[1] % 16 == 0 && c.isFewOutputsHead(pixels: output[2] * output[3])
+    }
+
+    /// The layout step `s` reads its operator inputs in, given its first input's layout.
+    public static func operatorInputLayout(of s: Step, firstInput input: Step) -> ActivationLayout {
+        if case .reorder(let target) = s.op { return target == .blocked16 ? .plain : .blocked16 }
+        if s.layout == .blocked16 && readsPlainInput(s.op, input: input.shape) { return .plain }
+        if s.layout == .plain && input.layout == .blocked16 && s.inputs.count == 1 && readsBlockedInput(s.op, input: input.shape, output: s.shape) {
+            return .blocked16
+        }
+        return s.layout
+    }
+
     /// Whether the blocked kernels compute step `s` (reading `input`): the shapes they handle.
     public static func blockedKernelApplies(_ op: Op, input: Shape, output: Shape) -> Bool {
         // No empty dimension: the kernels split work by batch, blocks and rows.
@@ -123,8 +143,7 @@ public struct BlockedLayoutSelection: GraphPass {
         for i in 0..<original where graph.steps[i].live {
             let s = graph.steps[i]
             if graph.elidedConcats.contains(i) && blocked.contains(i) { continue }
-            let plainInput = s.layout == .blocked16 && Self.readsPlainInput(s.op, input: graph.steps[s.inputs.first ?? i].shape)
-            let wanted = plainInput ? .plain : s.layout
+            let wanted = s.inputs.first.map { Self.operatorInputLayout(of: s, firstInput: graph.steps[$0]) } ?? s.layout
             for (slot, v) in s.inputs.enumerated() where graph.steps[v].layout != wanted {
                 let key = v * 2 + (wanted == .blocked16 ? 1 : 0)
                 let r: Int

@@ -185,8 +185,10 @@ public struct OptimizedGraph: Sendable {
 
     public var liveSteps: [Step] { steps.filter { $0.live && !isInput($0) } }
 
-    func isInput(_ s: Step) -> Bool {
-        if case .input = s.op { return true }
+    func isInput(_ s: Step) -> Bool { Self.isInputOp(s.op) }
+
+    public static func isInputOp(_ op: Op) -> Bool {
+        if case .input = op { return true }
         return false
     }
 

@@ -190,10 +190,20 @@ public struct PlanManifest: Codable, Sendable {
                 }
             }
         }
+        // Every step reads its operator inputs in the layout its kernel takes (a kernel given the
+        // other one would read channels from the wrong places), and outputs are plain.
+        let g = graph()
+        for (i, s) in g.steps.enumerated() where s.live {
+            guard let x = s.inputs.first, s.operatorArity >= 1, !OptimizedGraph.isInputOp(s.op) else { continue }
+            let layout = BlockedLayoutSelection.operatorInputLayout(of: s, firstInput: g.steps[x])
+            guard s.inputs.prefix(s.operatorArity).allSatisfy({ g.steps[$0].layout == layout }) else {
+                return "step \(i) ('\(s.name)') reads a value in a layout its kernel does not read"
+            }
+        }
+        if let output = outputs.first(where: { g.steps[$0.step].layout != .plain }) { return "output '\(output.name)' is not in the plain layout" }
         // Fused depthwise steps: what the fused kernel computes, read once by the 1x1 step that computes them.
         let fused = steps.indices.filter { steps[$0].live && steps[$0].fusedIntoConsumer == true }
         if !fused.isEmpty {
-            let g = graph()
             let users = g.consumers()
             let outputSteps = Set(outputs.map(\.step))
             for i in fused {

@@ -18,6 +18,8 @@ public final class Executor {
     let statistics: [Tensor?]
     /// Per 1x1 step that computes the depthwise step it reads (`Step.fusedIntoConsumer`): that step's weights and clamp.
     let fusedDepthwise: [BlockedLayoutKernel.Depthwise?]
+    /// Plain steps that read their input in the blocked layout (`BlockedLayoutSelection.readsBlockedInput`).
+    let blockedInput: [Bool]
 
     /// Per-step timing of a run, when profiling.
     public struct ProfileEntry: Sendable {
@@ -52,6 +54,10 @@ public final class Executor {
                   let bounds = Epilogue.clampBounds(steps[d].epilogue) else { return nil }
             let bias = c.bias && program.weights[d].count > 1 ? program.weights[d][1] : nil
             return BlockedLayoutKernel.Depthwise(weights: weights, bias: bias, lower: bounds.lower, upper: bounds.upper)
+        }
+        blockedInput = steps.map { s in
+            guard s.live, s.layout == .plain, let x = s.inputs.first, case .conv2d = s.op else { return false }
+            return steps[x].layout == .blocked16
         }
         attentionProjections = program.graph.steps.indices.map { i in
             let step = program.graph.steps[i]
@@ -118,7 +124,7 @@ public final class Executor {
             } else {
                 handled = execute(step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
-                                  inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data })
+                                  inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data }, blockedInput: blockedInput[i])
             }
             if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue, out: out, pool: pool) }
             if let attention {
@@ -145,7 +151,8 @@ public final class Executor {
 
     /// Runs one operator; returns true when the kernel applied the epilogue itself.
     func execute(_ op: Op, layout: ActivationLayout, operands x: [Tensor], weights w: [Tensor?], out: Tensor, epilogue: EpilogueContext?,
-                 probabilities: Tensor?, packed: ConvolutionKernel.PreparedWeights?, inputStatistics: UnsafeMutablePointer<Float>?) -> Bool {
+                 probabilities: Tensor?, packed: ConvolutionKernel.PreparedWeights?, inputStatistics: UnsafeMutablePointer<Float>?,
+                 blockedInput: Bool = false) -> Bool {
         func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
         // Weights were checked against the graph before the program was built.
         func required(_ i: Int) -> Tensor { weight(i) ?? Tensor(zeros: [1]) }
@@ -159,7 +166,7 @@ public final class Executor {
                 WinogradConvolution.conv2d(c, x: x[0], weights: transformed, bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
             } else {
                 ConvolutionKernel.conv2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue,
-                                         packed: packed?.panels)
+                                         packed: packed?.panels, blockedInput: blockedInput)
             }
             return true
         case .convTranspose2d(let c):

@@ -30,15 +30,22 @@ final class BlockedLayoutTests: XCTestCase {
         return try Executor(program: program, threads: threads).run(inputs: inputs).mapValues(\.values)
     }
 
-    /// Every step reads its operands in its own layout (a reorder reads the other one), elided
-    /// concats share their operands' layout, and graph outputs are plain.
+    /// Every step reads its operands in its own layout (a reorder reads the other one, a stem its
+    /// plain image, a head its blocked input), elided concats share their operands' layout, and
+    /// graph outputs are plain.
     func assertLayoutsAgree(_ g: OptimizedGraph, _ name: String) {
         for (i, s) in g.steps.enumerated() where s.live {
             if case .input = s.op { XCTAssertEqual(s.layout, .plain); continue }
             let plainInput = s.layout == .blocked16 && BlockedLayoutSelection.readsPlainInput(s.op, input: g.steps[s.inputs[0]].shape)
+            let isReorder = if case .reorder = s.op { true } else { false }
+            let blockedInput = !isReorder && s.layout == .plain
+                && BlockedLayoutSelection.operatorInputLayout(of: s, firstInput: g.steps[s.inputs[0]]) == .blocked16
             for v in s.inputs {
                 if plainInput {
                     XCTAssertEqual(g.steps[v].layout, .plain, "\(name): \(s.name) reads its image plain")
+                } else if blockedInput {
+                    XCTAssertEqual(g.steps[v].layout, .blocked16, "\(name): \(s.name) reads its blocked input")
+                    XCTAssertTrue(BlockedLayoutSelection.readsBlockedInput(s.op, input: g.steps[v].shape, output: s.shape), "\(name): \(s.name)")
                 } else if case .reorder(let target) = s.op {
                     XCTAssertEqual(s.layout, target, "\(name): \(s.name)")
                     XCTAssertNotEqual(g.steps[v].layout, target, "\(name): \(s.name) reorders a value already in its layout")
@@ -55,18 +62,18 @@ final class BlockedLayoutTests: XCTestCase {
         for (output, step) in g.outputs { XCTAssertEqual(g.steps[step].layout, .plain, "\(name): output \(output)") }
     }
 
-    func testMobileUNetRunsBlockedBetweenTwoReorders() throws {
+    func testMobileUNetRunsBlockedWithoutAReorder() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         let g = try compiled("graphs/bench/mobile_unet.json", blocked: true).graph
         let reorders = g.steps.filter { if $0.live, case .reorder = $0.op { true } else { false } }.map(\.name)
-        // The stem writes blocks from the 3-channel image; one reorder before the 2-channel head.
-        XCTAssertEqual(reorders, ["decoders.3.pw2.to_plain"])
+        // The stem writes blocks from the 3-channel image; the 2-channel head reads blocks and writes the plain logits.
+        XCTAssertEqual(reorders, [])
         let plain = g.steps.filter { s in
             guard s.live, s.layout == .plain else { return false }
             if case .input = s.op { return false }
             return true
         }.map(\.name)
-        XCTAssertEqual(plain, ["decoders.3.pw2.to_plain", "head"])
+        XCTAssertEqual(plain, ["head"])
         assertLayoutsAgree(g, "mobile")
     }
 
@@ -119,6 +126,11 @@ final class BlockedLayoutTests: XCTestCase {
         guard let dw = manifest.steps.firstIndex(where: { $0.name == "b" }) else { return XCTFail("no step b") }
         manifest.steps[dw].op = .conv2d(Conv2D(out: 48, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
         XCTAssertTrue(manifest.validate()?.contains("blocked-layout kernel") ?? false, manifest.validate() ?? "accepted")
+        // An upsampling made plain: it would read its blocked input as planes.
+        var plainReader = loaded.manifest
+        guard let u = plainReader.steps.firstIndex(where: { $0.name == "u" }) else { return XCTFail("no step u") }
+        plainReader.steps[u].layout = nil
+        XCTAssertTrue(plainReader.validate()?.contains("layout its kernel does not read") ?? false, plainReader.validate() ?? "accepted")
         // A reorder into blocks of a channel count that does not fill them.
         var uneven = loaded.manifest
         guard let r = uneven.steps.firstIndex(where: { if case .reorder(.blocked16) = $0.op { true } else { false } }) else { return XCTFail("no reorder") }

@@ -71,9 +71,9 @@ final class DepthwisePointwiseFusionTests: XCTestCase {
         let separate = try compiled("graphs/test/blocked_layout.json")
         XCTAssertTrue(fusedNames(separate.graph).isEmpty, "small maps stay separate")
         let fused = fusedEverywhere(separate)
-        // 48 channels on a 10x14 map (a block pair and a single block, pixel tails), a 1x3 map, 7x11, 2x2.
+        // 48 channels on a 10x14 map (a block pair and a single block, pixel tails), a 1x3 map, 7x11, 2x2, 33x33.
         // Not e, read by a plain step (through a reorder), nor pc, read by an upsample, nor the last depthwise steps.
-        XCTAssertEqual(fusedNames(fused.graph), ["b", "y2", "z2", "v2"])
+        XCTAssertEqual(fusedNames(fused.graph), ["b", "y2", "z2", "v2", "t2", "t4"])
         assertArenaKeepsDepthwiseInputs(fused, "blocked_layout")
         let reference = try outputs(separate, threads: 1)
         for threads in [1, 2, 3] {
@@ -111,11 +111,12 @@ final class DepthwisePointwiseFusionTests: XCTestCase {
         refused({ $0.steps[index("c")].fusedIntoConsumer = true }, "computed by its reader")
         // A depthwise step whose reader is not a 1x1 convolution.
         refused({ $0.steps[index("pc")].fusedIntoConsumer = true }, "computed by its reader")
-        // A fused depthwise step that is also a graph output: the output would have no buffer to be read from.
+        // A fused depthwise step that is also a graph output (it would have no buffer to be read from;
+        // outputs are plain, and fused steps blocked).
         refused({ m in
             let b = index("b")
             m.outputs.append(PlanManifest.Binding(name: "extra", step: b, role: nil, shape: m.steps[b].shape))
-        }, "computed by its reader")
+        }, "not in the plain layout")
         // A fused step's flag cleared: it then needs the buffer the plan does not give it.
         refused({ $0.steps[index("b")].fusedIntoConsumer = nil }, "no valid place in the arena")
     }

@@ -85,8 +85,9 @@ enum ConvolutionKernel {
         }
     }
 
+    /// `blockedInput`: `x` is in the channel-blocked layout (a head, `BlockedLayoutSelection.readsBlockedInput`).
     static func conv2d(_ c: Conv2D, x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext? = nil,
-                       packed: PackedWeights? = nil) {
+                       packed: PackedWeights? = nil, blockedInput: Bool = false) {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
         let g = c.groups
@@ -96,8 +97,8 @@ enum ConvolutionKernel {
             depthwise(c, x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue)
             return
         }
-        if (GEMM.avx512 || GEMM.avx2) && c.isPointwise && g == 1 && cout <= 4 && ho * wo >= 1024 {
-            fewOutputs(x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue, packed: packed)
+        if blockedInput || (GEMM.avx512 || GEMM.avx2) && c.isFewOutputsHead(pixels: ho * wo) {
+            fewOutputs(x: x, weight: weight, bias: bias, out: out, pool: pool, epilogue: epilogue, packed: packed, blockedInput: blockedInput)
             return
         }
         let weights = packed ?? PackedWeights(c, weight: weight, inputChannels: cin)
@@ -156,7 +157,7 @@ enum ConvolutionKernel {
     /// (plain, or the one GEMM panel a plan stores them as) against the input where it is, pixel
     /// blocks split over the threads.
     static func fewOutputs(x: Tensor, weight: Tensor, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?,
-                           packed: PackedWeights?) {
+                           packed: PackedWeights?, blockedInput: Bool = false) {
         let (n, cin) = (x.shape[0], x.shape[1])
         let cout = out.shape[1], pixels = out.shape[2] * out.shape[3]
         // Blocks of 1024 pixels: whole 16-pixel statistics blocks, and enough of them for the threads.
@@ -167,7 +168,13 @@ enum ConvolutionKernel {
         pool.parallelFor(n * blocks) { tile in
             let batch = tile / blocks, p0 = tile % blocks * block, range = p0..<min(pixels, p0 + block)
             let (src, dst) = (xd + batch * cin * pixels, od + batch * cout * pixels)
-            if GEMM.avx512 {
+            if blockedInput && GEMM.avx512 {
+                FewOutputsBlockedAVX512.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
+                                            inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+            } else if blockedInput {
+                FewOutputsBlockedAVX2.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
+                                          inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+            } else if GEMM.avx512 {
                 UNetKernelsAVX512.FewOutputsPointwise.run(src: src, inputs: cin, pixels: pixels, weight: wd, outputStride: outputStride,
                                                           inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
             } else {
