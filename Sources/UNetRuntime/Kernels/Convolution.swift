@@ -169,11 +169,11 @@ enum ConvolutionKernel {
             let batch = tile / blocks, p0 = tile % blocks * block, range = p0..<min(pixels, p0 + block)
             let (src, dst) = (xd + batch * cin * pixels, od + batch * cout * pixels)
             if blockedInput && GEMM.avx512 {
-                FewOutputsBlockedAVX512.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
-                                            inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+                UNetKernelsAVX512.FewOutputsBlocked.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
+                                                        inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
             } else if blockedInput {
-                FewOutputsBlockedAVX2.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
-                                          inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+                UNetKernelsAVX2.FewOutputsBlocked.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
+                                                      inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
             } else if GEMM.avx512 {
                 UNetKernelsAVX512.FewOutputsPointwise.run(src: src, inputs: cin, pixels: pixels, weight: wd, outputStride: outputStride,
                                                           inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)

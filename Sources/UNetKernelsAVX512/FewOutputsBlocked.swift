@@ -1,11 +1,12 @@
 /// A 1x1 convolution to at most 4 channels (a segmentation head) reading the channel-blocked
-/// layout NCHW16c and writing plain NCHW, compiled for AVX-512 (callers check the CPU first): the
-/// last step of a blocked region converts to plain itself, so no reorder runs before it.
+/// layout NCHW16c and writing plain NCHW, compiled for AVX-512 and, through a symbolic link in
+/// `UNetKernelsAVX2`, for AVX2 (callers check the CPU first): the last step of a blocked region
+/// converts to plain itself, so no reorder runs before it.
 ///
-/// 16 pixels at a time: each input block's 16x16 tile is transposed into an L1 scratch tile (the
-/// reorder kernel's register transpose), whose channel rows every output then sums in channel
+/// 16 pixels at a time: each input block's 16x16 tile is transposed into an L1 scratch tile
+/// (`BlockedReorderQuarters`), whose channel rows every output then sums in channel
 /// order from its bias, as `FewOutputsPointwise` does on the plain layout: bit-identical outputs.
-public enum FewOutputsBlockedAVX512 {
+public enum FewOutputsBlocked {
     /// `dst[co][p] = bias[co] + sum_ci w(co, ci) * x(ci, p)` for pixels `range`, with `x(ci, p) =
     /// src[(ci / 16 * plane + p) * 16 + ci % 16]` and `w(co, ci) = weight[co * outputStride + ci * inputStride]`.
     @inline(never)
@@ -22,7 +23,7 @@ public enum FewOutputsBlockedAVX512 {
                 var a30 = SIMD16<Float>(repeating: outputs > 3 ? bias?[3] ?? 0 : 0)
                 for kb in 0..<inputBlocks {
                     // tile[c][i]: channel 16 kb + c of pixel p + i.
-                    BlockedReorderAVX512.block(plain: tile, blocked: UnsafeMutablePointer(mutating: src + (kb * plane + p) * 16), plane: 16, pixels: 0..<16,
+                    BlockedReorderQuarters.block(plain: tile, blocked: UnsafeMutablePointer(mutating: src + (kb * plane + p) * 16), plane: 16, pixels: 0..<16,
                                          toBlocked: false)
                     let w = weight + kb * 16 * inputStride
                     for c in 0..<16 {
