@@ -4,7 +4,8 @@ import UNetIR
 import UNetPasses
 
 /// Steps in the channel-blocked layout NCHW16c (`BlockedLayoutSelection`): 1x1 and 3x3 depthwise
-/// convolutions, 2x2 max pooling, nearest 2x upsampling, and the reorders at a region's edges.
+/// convolutions (and a depthwise one computed by its 1x1 reader, `DepthwisePointwiseFusion`), 2x2
+/// max pooling, nearest 2x upsampling, and the reorders at a region's edges.
 /// Every kernel splits its work over output pixels and blocks only, so results do not depend on
 /// the thread count. AVX-512 or AVX2 (each with its own kernels: the AVX2 ones keep to 16
 /// registers): the compiler selects the layout only where `available`, and plans that use it are
