@@ -13,21 +13,6 @@ public enum PointwiseBlockedAVX512 {
     /// Pixels of a full tile.
     public static let tilePixels = 12
 
-    /// Rows a later call will read, prefetched while this call's tiles run: `lines` contiguous cache
-    /// lines from `base` in each of `blocks` block planes `blockStride` floats apart. A fused
-    /// depthwise convolution reads them next; asked for a line per step of k, they arrive while
-    /// the tiles compute instead of stalling the depthwise pass.
-    public struct RowPrefetch {
-        public var base: UnsafePointer<Float>
-        public var blockStride: Int
-        public var lines: Int
-        public var blocks: Int
-
-        public init(base: UnsafePointer<Float>, blockStride: Int, lines: Int, blocks: Int) {
-            (self.base, self.blockStride, self.lines, self.blocks) = (base, blockStride, lines, blocks)
-        }
-    }
-
     /// Output blocks `outputBlocks` at pixels `pixels` of
     /// `dst[ob][p][16] = clamp(bias[16 ob ..< 16 ob + 16] + sum_k weight[ob][k][:] * src[k / 16][p][k % 16], lower, upper)`.
     /// Input planes are `plane` pixels, output planes `outputPlane` (nil: `plane`); `weight` is
@@ -36,7 +21,7 @@ public enum PointwiseBlockedAVX512 {
     @inline(never)
     public static func run(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                            dst: UnsafeMutablePointer<Float>, outputPlane: Int? = nil, outputBlocks: Range<Int>, pixels: Range<Int>,
-                           lower: Float, upper: Float, ahead: RowPrefetch? = nil) {
+                           lower: Float, upper: Float, ahead: BlockedRowPrefetch? = nil) {
         let k = inputBlocks * 16
         let outPlane = outputPlane ?? plane
         let chunks = ahead.map { ($0.lines + k - 1) / k } ?? 0

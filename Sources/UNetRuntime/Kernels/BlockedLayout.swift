@@ -16,21 +16,14 @@ enum BlockedLayoutKernel {
     /// Pixels of the 1x1 kernel's tiles.
     static var tilePixels: Int { GEMM.avx512 ? PointwiseBlockedAVX512.tilePixels : PointwiseBlockedAVX2.tilePixels }
 
-    /// Rows the 1x1 kernel prefetches while it runs (`PointwiseBlockedAVX512.RowPrefetch`).
-    struct RowPrefetch {
-        let base: UnsafePointer<Float>
-        let blockStride: Int, lines: Int, blocks: Int
-    }
-
     // The kernels of this machine's ISA.
 
     static func pointwise(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                           dst: UnsafeMutablePointer<Float>, outputPlane: Int? = nil, outputBlocks: Range<Int>, pixels: Range<Int>,
-                          lower: Float, upper: Float, ahead: RowPrefetch? = nil) {
+                          lower: Float, upper: Float, ahead: UNetKernelsAVX512.BlockedRowPrefetch? = nil) {
         if GEMM.avx512 {
             PointwiseBlockedAVX512.run(src: src, inputBlocks: inputBlocks, plane: plane, weight: weight, bias: bias, dst: dst, outputPlane: outputPlane,
-                                       outputBlocks: outputBlocks, pixels: pixels, lower: lower, upper: upper,
-                                       ahead: ahead.map { .init(base: $0.base, blockStride: $0.blockStride, lines: $0.lines, blocks: $0.blocks) })
+                                       outputBlocks: outputBlocks, pixels: pixels, lower: lower, upper: upper, ahead: ahead)
         } else {
             PointwiseBlockedAVX2.run(src: src, inputBlocks: inputBlocks, plane: plane, weight: weight, bias: bias, dst: dst, outputPlane: outputPlane,
                                      outputBlocks: outputBlocks, pixels: pixels, lower: lower, upper: upper,
@@ -179,7 +172,7 @@ enum BlockedLayoutKernel {
                 // The next band reads input rows up to y1 + rows; those below y1 + 1 are in cache already.
                 let next0 = y1 + 1, next1 = min(h, y1 + rows + 1)
                 let ahead = b + 1 < last && next0 < next1
-                    ? RowPrefetch(base: src + next0 * w * 16, blockStride: plane * 16, lines: (next1 - next0) * w, blocks: blocks)
+                    ? UNetKernelsAVX512.BlockedRowPrefetch(base: src + next0 * w * 16, blockStride: plane * 16, lines: (next1 - next0) * w, blocks: blocks)
                     : nil
                 pointwise(src: band, inputBlocks: blocks, plane: rows * w, weight: wd, bias: bd, dst: dst + y0 * w * 16,
                                            outputPlane: plane, outputBlocks: 0..<(cout / 16), pixels: 0..<((y1 - y0) * w),

@@ -1,0 +1,1 @@
+../UNetKernelsAVX512/BlockedRowPrefetch.swift
