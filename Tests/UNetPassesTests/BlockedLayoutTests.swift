@@ -12,23 +12,7 @@ import UNetIR
 final class BlockedLayoutTests: XCTestCase {
     static let graphs = ["graphs/test/blocked_layout.json", "graphs/bench/mobile_unet.json", "graphs/mobile_unet.json"]
 
-    func compiled(_ graph: String, blocked: Bool) throws -> Compiler.Result {
-        let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent(graph).path, weightsPath: nil, seed: 3,
-                                                   options: CompileOptions(blockedLayout: blocked))
-        return result
-    }
-
-    func outputs(_ result: Compiler.Result, threads: Int) throws -> [String: [Float]] {
-        let program = Program(graph: result.graph, memory: result.memory)
-        var inputs: [String: Tensor] = [:]
-        for (name, step, _) in result.graph.inputs {
-            let t = Tensor(shape: result.graph.steps[step].shape)
-            var rng = SplitMix64(seed: 11 ^ UInt64(name.utf8.count))
-            for i in 0..<t.count { t[i] = rng.nextNormal() }
-            inputs[name] = t
-        }
-        return try Executor(program: program, threads: threads).run(inputs: inputs).mapValues(\.values)
-    }
+    func compiled(_ graph: String, blocked: Bool) throws -> Compiler.Result { try BlockedPlanSupport.compiled(graph, blocked: blocked) }
 
     /// Every step reads its operands in its own layout (a reorder reads the other one, a stem its
     /// plain image, a head its blocked input), elided concats share their operands' layout, and
@@ -94,48 +78,32 @@ final class BlockedLayoutTests: XCTestCase {
             let plain = try compiled(graph, blocked: false), blocked = try compiled(graph, blocked: true)
             XCTAssertGreaterThan(blocked.graph.steps.filter { $0.live && $0.layout == .blocked16 }.count, 4, graph)
             XCTAssertFalse(plain.graph.steps.contains { $0.layout == .blocked16 }, graph)
-            let reference = try outputs(plain, threads: 1)
-            for threads in [1, 2, 3] {
-                let values = try outputs(blocked, threads: threads)
-                XCTAssertEqual(Set(values.keys), Set(reference.keys))
-                for (name, v) in values { XCTAssertEqual(v, reference[name], "\(graph): \(name) at \(threads) threads") }
-            }
+            try BlockedPlanSupport.assertBitIdentical(blocked, to: plain, graph)
         }
     }
 
     func testBlockedPlanRunsLikeTheGraphAndIsCheckedWhenLoaded() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-blocked-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let result = try compiled("graphs/test/blocked_layout.json", blocked: true)
-        let path = dir.appendingPathComponent("b.unetc").path
-        try PlanFile.write(result, to: path)
-        let loaded = try PlanLoader.load(path)
-        XCTAssertEqual(loaded.program.graph.steps.map(\.layout), result.graph.steps.map(\.layout))
-        let session = try ModelSession(path: path, threads: 2)
-        var inputs: [String: Tensor] = [:]
-        for (name, _, _) in session.graph.inputs { inputs[name] = session.defaultInput(name, seed: 5) }
-        let fromPlan = try session.run(inputs)
-        let inMemory = try Executor(program: Program(graph: result.graph, memory: result.memory), threads: 1).run(inputs: inputs)
-        XCTAssertEqual(Set(fromPlan.keys), Set(inMemory.keys))
-        for (name, t) in fromPlan { XCTAssertEqual(t.values, inMemory[name]?.values, name) }
+        try BlockedPlanSupport.roundTrip(result) { loaded in
+            XCTAssertEqual(loaded.program.graph.steps.map(\.layout), result.graph.steps.map(\.layout))
 
-        // A blocked step whose shapes the blocked kernels do not take (here a 3x3 convolution that is not depthwise).
-        var manifest = loaded.manifest
-        guard let dw = manifest.steps.firstIndex(where: { $0.name == "b" }) else { return XCTFail("no step b") }
-        manifest.steps[dw].op = .conv2d(Conv2D(out: 48, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
-        XCTAssertTrue(manifest.validate()?.contains("blocked-layout kernel") ?? false, manifest.validate() ?? "accepted")
-        // An upsampling made plain: it would read its blocked input as planes.
-        var plainReader = loaded.manifest
-        guard let u = plainReader.steps.firstIndex(where: { $0.name == "u" }) else { return XCTFail("no step u") }
-        plainReader.steps[u].layout = nil
-        XCTAssertTrue(plainReader.validate()?.contains("layout its kernel does not read") ?? false, plainReader.validate() ?? "accepted")
-        // A reorder into blocks of a channel count that does not fill them.
-        var uneven = loaded.manifest
-        guard let r = uneven.steps.firstIndex(where: { if case .reorder(.blocked16) = $0.op { true } else { false } }) else { return XCTFail("no reorder") }
-        uneven.steps[r].shape[1] = 20
-        XCTAssertNotNil(uneven.validate())
+            // A blocked step whose shapes the blocked kernels do not take (here a 3x3 convolution that is not depthwise).
+            var manifest = loaded.manifest
+            guard let dw = manifest.steps.firstIndex(where: { $0.name == "b" }) else { return XCTFail("no step b") }
+            manifest.steps[dw].op = .conv2d(Conv2D(out: 48, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
+            XCTAssertTrue(manifest.validate()?.contains("blocked-layout kernel") ?? false, manifest.validate() ?? "accepted")
+            // An upsampling made plain: it would read its blocked input as planes.
+            var plainReader = loaded.manifest
+            guard let u = plainReader.steps.firstIndex(where: { $0.name == "u" }) else { return XCTFail("no step u") }
+            plainReader.steps[u].layout = nil
+            XCTAssertTrue(plainReader.validate()?.contains("layout its kernel does not read") ?? false, plainReader.validate() ?? "accepted")
+            // A reorder into blocks of a channel count that does not fill them.
+            var uneven = loaded.manifest
+            guard let r = uneven.steps.firstIndex(where: { if case .reorder(.blocked16) = $0.op { true } else { false } }) else { return XCTFail("no reorder") }
+            uneven.steps[r].shape[1] = 20
+            XCTAssertNotNil(uneven.validate())
+        }
     }
 
     func testShapesTheBlockedKernelsTake() {

@@ -11,11 +11,7 @@ import UNetIR
 /// bit-identical to the unfused steps at any thread count (from graphs and from plans), and that
 /// plans marking a step the fused kernel cannot compute are refused.
 final class DepthwisePointwiseFusionTests: XCTestCase {
-    func compiled(_ graph: String, blocked: Bool = true) throws -> Compiler.Result {
-        let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent(graph).path, weightsPath: nil, seed: 3,
-                                                   options: CompileOptions(blockedLayout: blocked))
-        return result
-    }
+    func compiled(_ graph: String, blocked: Bool = true) throws -> Compiler.Result { try BlockedPlanSupport.compiled(graph, blocked: blocked) }
 
     /// `result` with every fusible pair fused, whatever its size (the test graph's maps are small).
     func fusedEverywhere(_ result: Compiler.Result) -> Compiler.Result {
@@ -25,22 +21,6 @@ final class DepthwisePointwiseFusionTests: XCTestCase {
     }
 
     func fusedNames(_ g: OptimizedGraph) -> [String] { g.steps.filter { $0.live && $0.fusedIntoConsumer }.map(\.name) }
-
-    func inputs(_ g: OptimizedGraph) -> [String: Tensor] {
-        var inputs: [String: Tensor] = [:]
-        for (name, step, _) in g.inputs {
-            let t = Tensor(shape: g.steps[step].shape)
-            var rng = SplitMix64(seed: 7 ^ UInt64(name.utf8.count))
-            for i in 0..<t.count { t[i] = rng.nextNormal() }
-            inputs[name] = t
-        }
-        return inputs
-    }
-
-    func outputs(_ result: Compiler.Result, threads: Int) throws -> [String: [Float]] {
-        try Executor(program: Program(graph: result.graph, memory: result.memory), threads: threads).run(inputs: inputs(result.graph))
-            .mapValues(\.values)
-    }
 
     /// Each fused step has no buffer, and its input's buffer does not overlap its reader's output.
     func assertArenaKeepsDepthwiseInputs(_ result: Compiler.Result, _ name: String) {
@@ -75,49 +55,34 @@ final class DepthwisePointwiseFusionTests: XCTestCase {
         // Not e, read by a plain step (through a reorder), nor pc, read by an upsample, nor the last depthwise steps.
         XCTAssertEqual(fusedNames(fused.graph), ["b", "y2", "z2", "v2", "t2", "t4"])
         assertArenaKeepsDepthwiseInputs(fused, "blocked_layout")
-        let reference = try outputs(separate, threads: 1)
-        for threads in [1, 2, 3] {
-            let values = try outputs(fused, threads: threads)
-            XCTAssertEqual(Set(values.keys), Set(reference.keys))
-            for (name, v) in values { XCTAssertEqual(v, reference[name], "\(name) at \(threads) threads") }
-        }
+        try BlockedPlanSupport.assertBitIdentical(fused, to: separate, "blocked_layout")
     }
 
     func testFusedPlanRunsLikeTheGraphAndIsCheckedWhenLoaded() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-fused-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let result = fusedEverywhere(try compiled("graphs/test/blocked_layout.json"))
-        let path = dir.appendingPathComponent("f.unetc").path
-        try PlanFile.write(result, to: path)
-        let loaded = try PlanLoader.load(path)
-        XCTAssertEqual(fusedNames(loaded.program.graph), fusedNames(result.graph))
-        let session = try ModelSession(path: path, threads: 2)
-        let given = inputs(session.graph)
-        let fromPlan = try session.run(given)
-        let inMemory = try Executor(program: Program(graph: result.graph, memory: result.memory), threads: 1).run(inputs: given)
-        XCTAssertEqual(Set(fromPlan.keys), Set(inMemory.keys))
-        for (name, t) in fromPlan { XCTAssertEqual(t.values, inMemory[name]?.values, name) }
+        try BlockedPlanSupport.roundTrip(result) { loaded in
+            XCTAssertEqual(fusedNames(loaded.program.graph), fusedNames(result.graph))
 
-        func refused(_ edit: (inout PlanManifest) -> Void, _ expected: String, line: UInt = #line) {
-            var manifest = loaded.manifest
-            edit(&manifest)
-            let problem = manifest.validate()
-            XCTAssertTrue(problem?.contains(expected) ?? false, problem ?? "accepted", line: line)
+            func refused(_ edit: (inout PlanManifest) -> Void, _ expected: String, line: UInt = #line) {
+                var manifest = loaded.manifest
+                edit(&manifest)
+                let problem = manifest.validate()
+                XCTAssertTrue(problem?.contains(expected) ?? false, problem ?? "accepted", line: line)
+            }
+            func index(_ name: String) -> Int { loaded.manifest.steps.firstIndex { $0.name == name } ?? 0 }
+            // A 1x1 step marked as computed by its reader (the fused kernel computes depthwise steps only).
+            refused({ $0.steps[index("c")].fusedIntoConsumer = true }, "computed by its reader")
+            // A depthwise step whose reader is not a 1x1 convolution.
+            refused({ $0.steps[index("pc")].fusedIntoConsumer = true }, "computed by its reader")
+            // A fused depthwise step that is also a graph output (it would have no buffer to be read from;
+            // outputs are plain, and fused steps blocked).
+            refused({ m in
+                let b = index("b")
+                m.outputs.append(PlanManifest.Binding(name: "extra", step: b, role: nil, shape: m.steps[b].shape))
+            }, "not in the plain layout")
+            // A fused step's flag cleared: it then needs the buffer the plan does not give it.
+            refused({ $0.steps[index("b")].fusedIntoConsumer = nil }, "no valid place in the arena")
         }
-        func index(_ name: String) -> Int { loaded.manifest.steps.firstIndex { $0.name == name } ?? 0 }
-        // A 1x1 step marked as computed by its reader (the fused kernel computes depthwise steps only).
-        refused({ $0.steps[index("c")].fusedIntoConsumer = true }, "computed by its reader")
-        // A depthwise step whose reader is not a 1x1 convolution.
-        refused({ $0.steps[index("pc")].fusedIntoConsumer = true }, "computed by its reader")
-        // A fused depthwise step that is also a graph output (it would have no buffer to be read from;
-        // outputs are plain, and fused steps blocked).
-        refused({ m in
-            let b = index("b")
-            m.outputs.append(PlanManifest.Binding(name: "extra", step: b, role: nil, shape: m.steps[b].shape))
-        }, "not in the plain layout")
-        // A fused step's flag cleared: it then needs the buffer the plan does not give it.
-        refused({ $0.steps[index("b")].fusedIntoConsumer = nil }, "no valid place in the arena")
     }
 }

@@ -1,0 +1,64 @@
+import Foundation
+import XCTest
+@testable import UNetCompiler
+import UNetIR
+@testable import UNetPasses
+@testable import UNetPlan
+@testable import UNetRuntime
+
+/// Shared by the blocked-layout and fusion tests: compile a graph with or without the blocked
+/// layout, run it on seeded inputs, check outputs bit for bit at every thread count, and round-trip
+/// a compiled result through a plan file.
+enum BlockedPlanSupport {
+    static func compiled(_ graph: String, blocked: Bool) throws -> Compiler.Result {
+        let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent(graph).path, weightsPath: nil, seed: 3,
+                                                   options: CompileOptions(blockedLayout: blocked))
+        return result
+    }
+
+    static func inputs(_ g: OptimizedGraph) -> [String: Tensor] {
+        var inputs: [String: Tensor] = [:]
+        for (name, step, _) in g.inputs {
+            let t = Tensor(shape: g.steps[step].shape)
+            var rng = SplitMix64(seed: 11 ^ UInt64(name.utf8.count))
+            for i in 0..<t.count { t[i] = rng.nextNormal() }
+            inputs[name] = t
+        }
+        return inputs
+    }
+
+    static func outputs(_ result: Compiler.Result, threads: Int) throws -> [String: [Float]] {
+        try Executor(program: Program(graph: result.graph, memory: result.memory), threads: threads).run(inputs: inputs(result.graph))
+            .mapValues(\.values)
+    }
+
+    /// `result`'s outputs at 1, 2 and 3 threads equal `reference`'s at 1, bit for bit.
+    static func assertBitIdentical(_ result: Compiler.Result, to reference: Compiler.Result, _ context: String,
+                                   file: StaticString = #filePath, line: UInt = #line) throws {
+        let expected = try outputs(reference, threads: 1)
+        for threads in [1, 2, 3] {
+            let values = try outputs(result, threads: threads)
+            XCTAssertEqual(Set(values.keys), Set(expected.keys), context, file: file, line: line)
+            for (name, v) in values { XCTAssertEqual(v, expected[name], "\(context): \(name) at \(threads) threads", file: file, line: line) }
+        }
+    }
+
+    /// Writes `result` to a plan file, checks that the plan runs like the graph in memory, and hands
+    /// the loaded plan to `body` (for tampering with its manifest).
+    static func roundTrip(_ result: Compiler.Result, file: StaticString = #filePath, line: UInt = #line,
+                          _ body: (PlanLoader.Loaded) throws -> Void) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unetc-blocked-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("p.unetc").path
+        try PlanFile.write(result, to: path)
+        let loaded = try PlanLoader.load(path)
+        let session = try ModelSession(path: path, threads: 2)
+        let given = inputs(session.graph)
+        let fromPlan = try session.run(given)
+        let inMemory = try Executor(program: Program(graph: result.graph, memory: result.memory), threads: 1).run(inputs: given)
+        XCTAssertEqual(Set(fromPlan.keys), Set(inMemory.keys), file: file, line: line)
+        for (name, t) in fromPlan { XCTAssertEqual(t.values, inMemory[name]?.values, name, file: file, line: line) }
+        try body(loaded)
+    }
+}
