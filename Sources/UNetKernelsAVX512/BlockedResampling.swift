@@ -1,4 +1,5 @@
-/// 2x2 max pooling and nearest 2x upsampling in the channel-blocked layout NCHW16c, compiled for
+/// 2x2 max pooling, nearest 2x upsampling and the scatter of a 2x2 stride-2 transposed
+/// convolution's taps in the channel-blocked layout NCHW16c, compiled for
 /// AVX-512 and, through a symbolic link in `UNetKernelsAVX2`, for AVX2 (callers check the CPU
 /// first): a pixel's 16 channels are one vector.
 public enum BlockedResampling {
@@ -39,6 +40,30 @@ public enum BlockedResampling {
                 out.storeBytes(of: v, toByteOffset: 128 * x + 64, as: SIMD16<Float>.self)
             }
             (out + 2 * w * 64).copyMemory(from: out, byteCount: 2 * w * 64)
+        }
+    }
+
+    /// One tap `(i, j)` of a 2x2 stride-2 transposed convolution for input pixels `pixels` of one
+    /// block: `dst[2y + i][2x + j] = clamp(taps[p - pixels.lowerBound] + bias, lower, upper)` for
+    /// pixel `p = y w + x` (`taps` is `[pixels][16]`, `dst` `[2h][2w][16]`; `bias` nil is zero).
+    @inline(never)
+    public static func transposedTap(taps: UnsafePointer<Float>, w: Int, pixels: Range<Int>, i: Int, j: Int, bias: UnsafePointer<Float>?,
+                                     lower: Float, upper: Float, dst: UnsafeMutablePointer<Float>) {
+        let b = bias.map { UnsafeRawPointer($0).loadUnaligned(as: SIMD16<Float>.self) } ?? SIMD16<Float>()
+        let lo = SIMD16<Float>(repeating: lower), hi = SIMD16<Float>(repeating: upper)
+        let from = UnsafeRawPointer(taps) - pixels.lowerBound * 64, out = UnsafeMutableRawPointer(dst)
+        var p = pixels.lowerBound
+        while p < pixels.upperBound {
+            // The run of pixels on this input row.
+            let y = p / w, x0 = p % w, end = min(pixels.upperBound, (y + 1) * w)
+            let row = out + ((2 * y + i) * 2 * w + j) * 64
+            for x in x0..<(x0 + end - p) {
+                var v = from.loadUnaligned(fromByteOffset: (y * w + x) * 64, as: SIMD16<Float>.self) + b
+                v.replace(with: lo, where: v .< lo)
+                v.replace(with: hi, where: hi .< v)
+                row.storeBytes(of: v, toByteOffset: 128 * x, as: SIMD16<Float>.self)
+            }
+            p = end
         }
     }
 }

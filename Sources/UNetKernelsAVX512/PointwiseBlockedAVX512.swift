@@ -3,7 +3,8 @@ import CPrefetch
 /// 1x1 convolution in the channel-blocked layout NCHW16c, compiled for AVX-512 (callers check the
 /// CPU first).
 ///
-/// A tile is 12 pixels by two 16-channel output blocks: 24 accumulators. Each step of k loads two
+/// A tile is 12 pixels by two 16-channel output blocks: 24 accumulators (4 pixels for the last
+/// ones of a run). Each step of k loads two
 /// filter vectors and broadcasts one input value per pixel straight from the input, where a
 /// pixel's 16 channels are contiguous, so nothing is packed. k runs in order from 0 with one fused
 /// multiply-add per step, and the bias is added after the sum, as the plain GEMM path does: the two
@@ -42,6 +43,11 @@ public enum PointwiseBlockedAVX512 {
                 tile(src: src + p * 16, inputBlocks: inputBlocks, plane: plane, w0: w0, w1: w1, bias0: b0, bias1: b1,
                      out0: out0 + p * 16, out1: out1 + p * 16, pair: pair, lower: lower, upper: upper, stream: stream)
                 p += tilePixels
+            }
+            while p + 4 <= pixels.upperBound {
+                tile4(src: src + p * 16, inputBlocks: inputBlocks, plane: plane, w0: w0, w1: w1, bias0: b0, bias1: b1,
+                      out0: out0 + p * 16, out1: out1 + p * 16, pair: pair, lower: lower, upper: upper)
+                p += 4
             }
             while p < pixels.upperBound {
                 pixel(src: src + p * 16, inputBlocks: inputBlocks, plane: plane, w: w0, bias: b0, out: out0 + p * 16, lower: lower, upper: upper)
@@ -129,7 +135,47 @@ public enum PointwiseBlockedAVX512 {
         }
     }
 
-    /// One pixel of one output block (the pixels after the last whole tile).
+    /// Four pixels (after the last whole tile): eight accumulators, as many as keep both FMA
+    /// pipes busy, where one pixel at a time waits on each FMA's latency.
+    @inline(never)
+    static func tile4(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, w0: UnsafePointer<Float>, w1: UnsafePointer<Float>,
+                      bias0 biasPointer0: UnsafePointer<Float>?, bias1 biasPointer1: UnsafePointer<Float>?,
+                      out0: UnsafeMutablePointer<Float>, out1: UnsafeMutablePointer<Float>, pair: Bool, lower: Float, upper: Float) {
+        var a0 = SIMD16<Float>(), b0 = SIMD16<Float>()
+        var a1 = SIMD16<Float>(), b1 = SIMD16<Float>()
+        var a2 = SIMD16<Float>(), b2 = SIMD16<Float>()
+        var a3 = SIMD16<Float>(), b3 = SIMD16<Float>()
+        let wraw0 = UnsafeRawPointer(w0), wraw1 = UnsafeRawPointer(w1)
+        for kb in 0..<inputBlocks {
+            let x = src + kb * plane * 16
+            for l in 0..<16 {
+                let offset = (kb * 16 + l) * 64
+                let wa = wraw0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                let wb = wraw1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                var s: SIMD16<Float>
+                s = SIMD16<Float>(repeating: x[0 + l]); a0.addProduct(s, wa); b0.addProduct(s, wb)
+                s = SIMD16<Float>(repeating: x[16 + l]); a1.addProduct(s, wa); b1.addProduct(s, wb)
+                s = SIMD16<Float>(repeating: x[32 + l]); a2.addProduct(s, wa); b2.addProduct(s, wb)
+                s = SIMD16<Float>(repeating: x[48 + l]); a3.addProduct(s, wa); b3.addProduct(s, wb)
+            }
+        }
+        let lo = SIMD16<Float>(repeating: lower), hi = SIMD16<Float>(repeating: upper)
+        let bias0 = biasPointer0.map { UnsafeRawPointer($0).loadUnaligned(as: SIMD16<Float>.self) } ?? SIMD16<Float>()
+        let bias1 = biasPointer1.map { UnsafeRawPointer($0).loadUnaligned(as: SIMD16<Float>.self) } ?? SIMD16<Float>()
+        let raw0 = UnsafeMutableRawPointer(out0), raw1 = UnsafeMutableRawPointer(out1)
+        a0 += bias0; a0.replace(with: lo, where: a0 .< lo); a0.replace(with: hi, where: hi .< a0); raw0.storeBytes(of: a0, toByteOffset: 0, as: SIMD16<Float>.self)
+        a1 += bias0; a1.replace(with: lo, where: a1 .< lo); a1.replace(with: hi, where: hi .< a1); raw0.storeBytes(of: a1, toByteOffset: 64, as: SIMD16<Float>.self)
+        a2 += bias0; a2.replace(with: lo, where: a2 .< lo); a2.replace(with: hi, where: hi .< a2); raw0.storeBytes(of: a2, toByteOffset: 128, as: SIMD16<Float>.self)
+        a3 += bias0; a3.replace(with: lo, where: a3 .< lo); a3.replace(with: hi, where: hi .< a3); raw0.storeBytes(of: a3, toByteOffset: 192, as: SIMD16<Float>.self)
+        if pair {
+            b0 += bias1; b0.replace(with: lo, where: b0 .< lo); b0.replace(with: hi, where: hi .< b0); raw1.storeBytes(of: b0, toByteOffset: 0, as: SIMD16<Float>.self)
+            b1 += bias1; b1.replace(with: lo, where: b1 .< lo); b1.replace(with: hi, where: hi .< b1); raw1.storeBytes(of: b1, toByteOffset: 64, as: SIMD16<Float>.self)
+            b2 += bias1; b2.replace(with: lo, where: b2 .< lo); b2.replace(with: hi, where: hi .< b2); raw1.storeBytes(of: b2, toByteOffset: 128, as: SIMD16<Float>.self)
+            b3 += bias1; b3.replace(with: lo, where: b3 .< lo); b3.replace(with: hi, where: hi .< b3); raw1.storeBytes(of: b3, toByteOffset: 192, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// One pixel of one output block (the last pixels of a run, fewer than four).
     @inline(never)
     static func pixel(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                       out: UnsafeMutablePointer<Float>, lower: Float, upper: Float) {

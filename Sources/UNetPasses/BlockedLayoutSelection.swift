@@ -1,8 +1,8 @@
 import UNetIR
 
-/// Puts runs of depthwise and 1x1 convolutions (with their pooling, nearest upsampling and
-/// zero-copy concatenations) in the channel-blocked layout NCHW16c, with reorder steps only where
-/// such a region meets the rest of the graph.
+/// Puts runs of depthwise, 1x1 and Winograd 3x3 convolutions and 2x2 transposed ones (with their
+/// pooling, nearest upsampling and zero-copy concatenations) in the channel-blocked layout
+/// NCHW16c, with reorder steps only where such a region meets the rest of the graph.
 ///
 /// In the plain layout a 1x1 convolution reads its K input channels at a plane's distance from
 /// each other: at 256x256 that is 256 KB, so every channel's rows land in the same L1 and L2 sets,
@@ -52,8 +52,9 @@ public struct BlockedLayoutSelection: GraphPass {
         return s.layout
     }
 
-    /// Whether the blocked kernels compute step `s` (reading `input`): the shapes they handle.
-    public static func blockedKernelApplies(_ op: Op, input: Shape, output: Shape) -> Bool {
+    /// Whether the blocked kernels compute an operator (reading `input`, computing by `algorithm`):
+    /// the shapes they handle.
+    public static func blockedKernelApplies(_ op: Op, input: Shape, output: Shape, algorithm: ConvolutionAlgorithm = .gemm) -> Bool {
         // No empty dimension: the kernels split work by batch, blocks and rows.
         guard input.count == 4, output.count == 4, input.allSatisfy({ $0 > 0 }), output.allSatisfy({ $0 > 0 }), output[1] % 16 == 0 else {
             return false
@@ -63,8 +64,14 @@ public struct BlockedLayoutSelection: GraphPass {
         switch op {
         case .conv2d(let c):
             if c.isPointwise && c.groups == 1 { return true }
+            if algorithm == .winograd4x4 {
+                return c.pad == (1, 1) && ConvolutionAlgorithmSelection.winogradApplies(c, input: input, output: output)
+            }
             return c.groups == input[1] && c.out == input[1] && c.kernel == (3, 3) && c.stride == (1, 1) && c.pad == (1, 1)
                 && c.dilation == (1, 1)
+        case .convTranspose2d(let c):
+            return c.kernel == (2, 2) && c.stride == (2, 2) && c.pad == (0, 0) && c.outputPadding == (0, 0) && c.dilation == (1, 1)
+                && c.groups == 1 && output[2] == 2 * input[2] && output[3] == 2 * input[3]
         case .pool2d(let p):
             return p.kind == .max && p.kernel == (2, 2) && p.stride == (2, 2) && p.pad == (0, 0)
                 && output[2] == input[2] / 2 && output[3] == input[3] / 2
@@ -93,7 +100,7 @@ public struct BlockedLayoutSelection: GraphPass {
             } else if case .reorder = s.op {
                 continue
             }
-            guard Self.blockedKernelApplies(s.op, input: graph.steps[x].shape, output: s.shape) else { continue }
+            guard Self.blockedKernelApplies(s.op, input: graph.steps[x].shape, output: s.shape, algorithm: s.algorithm) else { continue }
             blocked.insert(i)
         }
         // An elided concat's operands write into its buffer: all of them share its layout.

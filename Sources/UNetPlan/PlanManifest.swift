@@ -11,12 +11,17 @@ public enum WeightLayout: String, Codable, Sendable {
     case gemmPanels
     /// A Winograd F(4x4, 3x3) convolution's transformed filters `G g Gᵀ`: `[36][panel][cin][panelRows]`.
     case winogradPanels
+    /// The same filters for the channel-blocked layout's kernel: `[36][cout / 16][cin][16]`.
+    case winogradBlocked
 
     /// Floats a weight of logical `shape` (`[cout, cin/groups, kh, kw]`) takes in this layout, for
     /// convolutions of `groups` groups; nil when the layout does not apply to such a shape.
     public func storedCount(shape: [Int], groups: Int, panelRows: Int) -> Int? {
         switch self {
         case .plain: return OpSemantics.elementCount(shape)
+        case .winogradBlocked:
+            guard shape.count == 4, groups == 1, shape[0] >= 16, shape[0] % 16 == 0, shape[1] >= 1, shape[2] == 3, shape[3] == 3 else { return nil }
+            return OpSemantics.elementCount([36, shape[0], shape[1]])
         case .gemmPanels, .winogradPanels:
             // Every product is checked: the shape comes from an untrusted plan.
             guard shape.count == 4, groups >= 1, panelRows >= 1, shape.allSatisfy({ $0 >= 1 }), shape[0] % groups == 0,
@@ -131,7 +136,8 @@ public struct PlanManifest: Codable, Sendable {
                 }
                 if let layout = s.layout, layout != .plain {
                     guard s.operatorArity >= 1,
-                          BlockedLayoutSelection.blockedKernelApplies(s.op, input: steps[s.inputs[0]].shape, output: s.shape) else {
+                          BlockedLayoutSelection.blockedKernelApplies(s.op, input: steps[s.inputs[0]].shape, output: s.shape,
+                                                                      algorithm: s.algorithm) else {
                         return "step \(i) ('\(s.name)') asks for a blocked-layout kernel its shapes do not allow"
                     }
                 }
@@ -169,15 +175,18 @@ public struct PlanManifest: Codable, Sendable {
                         return "step \(i) ('\(s.name)') lacks its weight '\(spec.name)'"
                     }
                     guard w.shape == spec.shape else { return "step \(i) ('\(s.name)') has a weight of the wrong shape" }
-                    // Plans store every convolution's filters in the layout its kernel reads: Winograd or
-                    // GEMM panels, plain for depthwise ones (read directly); everything else plain.
+                    // Plans store every convolution's filters in the layout its kernel reads: Winograd
+                    // (panels or blocks) or GEMM panels, plain for depthwise ones (read directly) and
+                    // other blocked ones (cheap to redo at load); everything else plain.
                     var layout = WeightLayout.plain
                     var groups = 1
                     if index == 0, case .conv2d(let c) = s.op {
                         groups = c.groups
                         let inputChannels = steps[s.inputs[0]].shape[1]
-                        if !(inputChannels / c.groups == 1 && c.out / c.groups == 1) && (s.layout ?? .plain) == .plain {
-                            layout = s.algorithm == .winograd4x4 ? .winogradPanels : .gemmPanels
+                        if s.algorithm == .winograd4x4 {
+                            layout = (s.layout ?? .plain) == .plain ? .winogradPanels : .winogradBlocked
+                        } else if !(inputChannels / c.groups == 1 && c.out / c.groups == 1) && (s.layout ?? .plain) == .plain {
+                            layout = .gemmPanels
                         }
                     }
                     guard w.layout == layout, (1...64).contains(panelRows),

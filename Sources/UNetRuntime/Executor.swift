@@ -162,6 +162,12 @@ public final class Executor {
             if case .blocked(let blocked) = packed {
                 return BlockedLayoutKernel.conv2d(c, x: x[0], weights: blocked, bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
             }
+            if case .blockedWinograd(let transformed) = packed {
+                let bounds = BlockedLayoutKernel.fusedBounds(epilogue)
+                BlockedWinogradConvolution.conv2d(x: x[0], weights: transformed, bias: c.bias ? weight(1) : nil, out: out, pool: pool,
+                                                  lower: bounds?.0 ?? -.infinity, upper: bounds?.1 ?? .infinity)
+                return bounds != nil
+            }
             if case .winograd(let transformed) = packed {
                 WinogradConvolution.conv2d(c, x: x[0], weights: transformed, bias: c.bias ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue)
             } else {
@@ -170,6 +176,10 @@ public final class Executor {
             }
             return true
         case .convTranspose2d(let c):
+            if case .blockedTransposed(let blocked) = packed {
+                return BlockedLayoutKernel.convTranspose2x2(x: x[0], weights: blocked, bias: c.bias ? weight(1) : nil, out: out, pool: pool,
+                                                            epilogue: epilogue)
+            }
             ConvolutionKernel.convTranspose2d(c, x: x[0], weight: required(0), bias: c.bias ? weight(1) : nil, out: out, pool: pool,
                                               packed: packed?.panels)
         case .linear(_, let bias):

@@ -22,16 +22,25 @@ public enum WeightPreparation {
     }
 
     /// Step `i`'s filters in its kernel's layout, from the plain `weight` (GEMM or Winograd panels,
-    /// blocked-layout filters, a transposed convolution's GEMM panels); nil for convolutions that
+    /// blocked-layout filters, a transposed convolution's GEMM panels or blocks); nil for convolutions that
     /// read plain weights (plain-layout depthwise) and for every other operator.
     static func prepare(_ graph: OptimizedGraph, step i: Int, weight: Tensor) -> ConvolutionKernel.PreparedWeights? {
         let step = graph.steps[i]
         if step.live, case .convTranspose2d(let c) = step.op, let input = step.inputs.first {
+            if step.layout == .blocked16 {
+                return .blockedTransposed(BlockedLayoutKernel.TransposedWeights(weight: weight, inputChannels: graph.steps[input].shape[1],
+                                                                                outputChannels: c.out))
+            }
             return .panels(ConvolutionKernel.PackedWeights(transposed: c, weight: weight, inputChannels: graph.steps[input].shape[1]))
         }
         guard step.live, case .conv2d(let c) = step.op, let input = step.inputs.first else { return nil }
         let cin = graph.steps[input].shape[1]
-        if step.layout == .blocked16 { return .blocked(BlockedLayoutKernel.Weights(c, weight: weight, inputChannels: cin)) }
+        if step.layout == .blocked16 {
+            if step.algorithm == .winograd4x4 {
+                return .blockedWinograd(BlockedWinogradConvolution.Weights(weight: weight, outputChannels: c.out, inputChannels: cin))
+            }
+            return .blocked(BlockedLayoutKernel.Weights(c, weight: weight, inputChannels: cin))
+        }
         if cin / c.groups == 1 && c.out / c.groups == 1 { return nil }
         if step.algorithm == .winograd4x4 && WinogradConvolution.available {
             return .winograd(WinogradConvolution.TransformedWeights(weight: weight, outputChannels: c.out, inputChannels: cin))
@@ -50,6 +59,7 @@ public enum WeightPreparation {
         case .plain: return prepare(graph, step: i, weight: stored)
         case .gemmPanels: return .panels(ConvolutionKernel.PackedWeights(c, packed: stored, inputChannels: cin))
         case .winogradPanels: return .winograd(WinogradConvolution.TransformedWeights(transformed: stored, outputChannels: c.out, inputChannels: cin))
+        case .winogradBlocked: return .blockedWinograd(BlockedWinogradConvolution.Weights(transformed: stored))
         }
     }
 
@@ -61,8 +71,9 @@ public enum WeightPreparation {
         switch prepared {
         case .panels(let p): return PlanFormat.PreparedWeight(layout: .gemmPanels, values: p.storage.values)
         case .winograd(let w): return PlanFormat.PreparedWeight(layout: .winogradPanels, values: w.storage.values)
-        // Blocked filters are a transpose of the plain ones, cheap to redo at load: the plan keeps them plain.
-        case .blocked: return nil
+        case .blockedWinograd(let w): return PlanFormat.PreparedWeight(layout: .winogradBlocked, values: w.storage.values)
+        // Other blocked filters are a transpose of the plain ones, cheap to redo at load: the plan keeps them plain.
+        case .blocked, .blockedTransposed: return nil
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import UNetCompiler
-import UNetIR
+@testable import UNetIR
 @testable import UNetPasses
 @testable import UNetPlan
 @testable import UNetRuntime
@@ -10,7 +10,8 @@ import UNetIR
 /// region's edges, and that its kernels reproduce the plain layout's outputs bit for bit (they sum
 /// in the same order) at any thread count, from graphs and from plans.
 final class BlockedLayoutTests: XCTestCase {
-    static let graphs = ["graphs/test/blocked_layout.json", "graphs/bench/mobile_unet.json", "graphs/mobile_unet.json"]
+    static let graphs = ["graphs/test/blocked_layout.json", "graphs/test/blocked_unet.json", "graphs/bench/mobile_unet.json",
+                         "graphs/mobile_unet.json", "graphs/unet_classic.json"]
 
     func compiled(_ graph: String, blocked: Bool) throws -> Compiler.Result { try BlockedPlanSupport.compiled(graph, blocked: blocked) }
 
@@ -38,7 +39,8 @@ final class BlockedLayoutTests: XCTestCase {
                 }
             }
             if s.layout == .blocked16, let x = s.operatorInputs.first {
-                XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(s.op, input: g.steps[x].shape, output: s.shape), "\(name): \(s.name)")
+                XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(s.op, input: g.steps[x].shape, output: s.shape, algorithm: s.algorithm),
+                              "\(name): \(s.name)")
                 XCTAssertTrue(s.epilogue.allSatisfy { if case .unary = $0 { true } else { false } }, "\(name): \(s.name)")
             }
             if g.elidedConcats.contains(i) { XCTAssertTrue(s.inputs.allSatisfy { g.steps[$0].layout == s.layout }, "\(name): \(s.name)") }
@@ -59,6 +61,59 @@ final class BlockedLayoutTests: XCTestCase {
         }.map(\.name)
         XCTAssertEqual(plain, ["head"])
         assertLayoutsAgree(g, "mobile")
+    }
+
+    /// The steps that run plain (neither graph inputs nor reorders), and the reorder steps.
+    func plainStepsAndReorders(_ g: OptimizedGraph) -> (plain: [String], reorders: [String]) {
+        let plain = g.steps.filter { s in
+            guard s.live, s.layout == .plain else { return false }
+            switch s.op {
+            case .input, .reorder: return false
+            default: return true
+            }
+        }.map(\.name)
+        return (plain, g.steps.filter { if $0.live, case .reorder = $0.op { true } else { false } }.map(\.name))
+    }
+
+    func testClassicUNetsRunBlockedFromStemToHead() throws {
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
+        // Winograd 3x3 convolutions, 2x2 transposed ones, pooling and skip concatenations all blocked:
+        // the stem reads the image, the head writes the plain output.
+        for graph in ["graphs/test/blocked_unet.json", "graphs/bench/classic_unet.json"] {
+            let g = try compiled(graph, blocked: true).graph
+            let (plain, reorders) = plainStepsAndReorders(g)
+            XCTAssertEqual(reorders, [], graph)
+            XCTAssertEqual(plain, ["head"], graph)
+            XCTAssertTrue(g.steps.contains { $0.live && $0.layout == .blocked16 && $0.algorithm == .winograd4x4 }, graph)
+            XCTAssertTrue(g.steps.contains { if $0.live, $0.layout == .blocked16, case .convTranspose2d = $0.op { true } else { false } }, graph)
+            assertLayoutsAgree(g, graph)
+        }
+        // Maps too small for Winograd (the 8x8 bottleneck of the 128x128 example) run plain between two reorders.
+        let (plain, reorders) = plainStepsAndReorders(try compiled("graphs/unet_classic.json", blocked: true).graph)
+        XCTAssertEqual(plain, ["connector.conv1", "connector.conv2", "head"])
+        XCTAssertEqual(reorders.count, 2)
+    }
+
+    func testBlockedWinogradPlanStoresItsFiltersInBlocks() throws {
+        try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
+        let result = try compiled("graphs/test/blocked_unet.json", blocked: true)
+        try BlockedPlanSupport.roundTrip(result) { loaded in
+            var manifest = loaded.manifest
+            guard let e2 = manifest.steps.firstIndex(where: { $0.name == "e2" }), let filters = manifest.steps[e2].weights.first ?? nil else {
+                return XCTFail("no step e2 with filters")
+            }
+            // Transformed once, when the plan is written: 36 positions of 48 x 16 filters.
+            XCTAssertEqual(filters.layout, .winogradBlocked)
+            XCTAssertEqual(filters.storedCount, 36 * 48 * 16)
+            XCTAssertNil(manifest.validate())
+            // The same step made plain would read those filters as GEMM panels.
+            manifest.steps[e2].layout = nil
+            XCTAssertNotNil(manifest.validate())
+            // Blocked filters for a channel count that does not fill the blocks.
+            XCTAssertNil(WeightLayout.winogradBlocked.storedCount(shape: [40, 16, 3, 3], groups: 1, panelRows: 6))
+            XCTAssertNil(WeightLayout.winogradBlocked.storedCount(shape: [48, 16, 1, 1], groups: 1, panelRows: 6))
+            XCTAssertEqual(WeightLayout.winogradBlocked.storedCount(shape: [48, 16, 3, 3], groups: 1, panelRows: 6), 36 * 48 * 16)
+        }
     }
 
     func testEveryExampleGraphsLayoutsAgree() throws {
@@ -119,6 +174,19 @@ final class BlockedLayoutTests: XCTestCase {
         XCTAssertTrue(BlockedLayoutSelection.readsPlainInput(stem, input: [1, 3, 9, 9]))
         XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 9, 9, 9], output: [1, 32, 9, 9]), "more than 8 plain channels")
         XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 32, 9, 9], output: [1, 32, 9, 9]), "a blocked 3x3 that is not depthwise")
+        let winograd = Op.conv2d(Conv2D(out: 32, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
+        XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 8, 16], output: [1, 32, 8, 16], algorithm: .winograd4x4))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 8, 16], output: [1, 32, 8, 16]), "computed by im2col")
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 24, 8, 16], output: [1, 32, 8, 16], algorithm: .winograd4x4))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 8, 12], output: [1, 32, 8, 12], algorithm: .winograd4x4),
+                       "a width the Winograd kernels do not tile")
+        let up = Op.convTranspose2d(ConvTranspose2D(out: 32, kernel: (2, 2), stride: (2, 2), pad: (0, 0), outputPadding: (0, 0), dilation: (1, 1),
+                                                    groups: 1, bias: true))
+        XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(up, input: [1, 16, 5, 7], output: [1, 32, 10, 14]))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(up, input: [1, 16, 5, 7], output: [1, 24, 10, 14]), "output channels not in blocks")
+        let overlapping = Op.convTranspose2d(ConvTranspose2D(out: 32, kernel: (4, 4), stride: (2, 2), pad: (1, 1), outputPadding: (0, 0),
+                                                             dilation: (1, 1), groups: 1, bias: true))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(overlapping, input: [1, 16, 5, 7], output: [1, 32, 10, 14]), "overlapping taps")
     }
 
     /// Tools/test runs this under `UNETC_ISA=portable`.

@@ -17,9 +17,9 @@ final class PlanFileTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func compiledPlan(_ graph: String, optimize: Bool = true) throws -> (String, Compiler.Result) {
+    func compiledPlan(_ graph: String, optimize: Bool = true, blocked: Bool = CompileOptions().blockedLayout) throws -> (String, Compiler.Result) {
         let (result, _) = try ModelSession.compile(path: PassTestSupport.root.appendingPathComponent(graph).path, weightsPath: nil, seed: 3,
-                                                   options: CompileOptions(optimize: optimize))
+                                                   options: CompileOptions(optimize: optimize, blockedLayout: blocked))
         let path = dir.appendingPathComponent(optimize ? "m.unetc" : "m-O0.unetc").path
         try PlanFile.write(result, to: path)
         return (path, result)
@@ -93,7 +93,8 @@ final class PlanFileTests: XCTestCase {
 
     /// Plan manifests are not trusted: operator attributes and epilogue operands are checked as well as indices.
     func testHostileManifestsAreRefused() throws {
-        let (path, _) = try compiledPlan("graphs/dag_tiny.json")
+        // Plain (blocked convolutions store other filter layouts, checked in BlockedLayoutTests).
+        let (path, _) = try compiledPlan("graphs/dag_tiny.json", blocked: false)
         let manifest = try PlanLoader.load(path).manifest
         XCTAssertNil(manifest.validate())
         guard let conv = manifest.steps.firstIndex(where: { if case .conv2d = $0.op { $0.live } else { false } }),

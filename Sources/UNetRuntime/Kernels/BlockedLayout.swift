@@ -182,6 +182,74 @@ enum BlockedLayoutKernel {
         return bounds != nil
     }
 
+    /// A 2x2 stride-2 transposed convolution's filters as the 1x1 kernel reads them: each output
+    /// block's four taps side by side (`[outputBlock][tap][cin][16]`, tap `2i + j`), so a run of
+    /// output blocks is a run of 1x1 filter blocks.
+    final class TransposedWeights: @unchecked Sendable {
+        let storage: Tensor
+        var data: UnsafePointer<Float> { UnsafePointer(storage.data) }
+
+        /// `weight` is `[cin, cout, 2, 2]` (PyTorch's layout).
+        init(weight: Tensor, inputChannels cin: Int, outputChannels cout: Int) {
+            storage = Tensor(shape: [max(1, 4 * cout * cin)])
+            let src = weight.data, dst = storage.data
+            for ci in 0..<cin {
+                for co in 0..<cout {
+                    for tap in 0..<4 { dst[(((co / 16) * 4 + tap) * cin + ci) * 16 + co % 16] = src[(ci * cout + co) * 4 + tap] }
+                }
+            }
+        }
+    }
+
+    /// A 2x2 stride-2 transposed convolution in blocks: output pixel `(2y + i, 2x + j)` is tap
+    /// `(i, j)` of input pixel `(y, x)`, a 1x1 convolution. A task runs the 1x1 kernel on a run of
+    /// input pixels for a range of output blocks (all four taps) into scratch, then adds the
+    /// bias, clamps and scatters the taps to their pixels (the plain kernel's order: the sum, then
+    /// the bias). Returns true when it applied the epilogue itself.
+    static func convTranspose2x2(x: Tensor, weights: TransposedWeights, bias: Tensor?, out: Tensor, pool: ThreadPool,
+                                 epilogue: EpilogueContext?) -> Bool {
+        let bounds = fusedBounds(epilogue)
+        let (lower, upper) = bounds ?? (-.infinity, .infinity)
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let cout = out.shape[1], plane = h * w, blocks = cout / 16
+        let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
+        // Pixel chunks whose input (all channels) stays in L2 while every block pair reads it, as for
+        // a 1x1 convolution.
+        let tile = tilePixels
+        let chunk = max(tile, 32 * 1024 / cin / tile * tile)
+        let chunks = (plane + chunk - 1) / chunk
+        let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
+        let groups = max(1, min(blocks, (wanted + n * chunks - 1) / (n * chunks)))
+        let blocksPerGroup = (blocks + groups - 1) / groups
+        pool.parallelFor(n * chunks * groups, withScratch: { task, scratch in
+            let group = task % groups, rest = task / groups
+            let batch = rest / chunks, p0 = rest % chunks * chunk, p1 = min(plane, p0 + chunk)
+            let first = group * blocksPerGroup, last = min(blocks, first + blocksPerGroup)
+            guard first < last else { return }
+            let pixels = p1 - p0
+            let taps = scratch.region(1, count: 4 * (last - first) * pixels * 16)
+            pointwise(src: xd + batch * cin * plane + p0 * 16, inputBlocks: cin / 16, plane: plane, weight: wd + 4 * first * cin * 16,
+                      bias: nil, dst: taps, outputPlane: pixels, outputBlocks: 0..<(4 * (last - first)), pixels: 0..<pixels,
+                      lower: -.infinity, upper: .infinity)
+            let outPlane = 4 * plane * 16
+            for block in first..<last {
+                let dst = od + (batch * blocks + block) * outPlane
+                let b = bd.map { $0 + 16 * block }
+                for tap in 0..<4 {
+                    let src = UnsafePointer(taps + (4 * (block - first) + tap) * pixels * 16)
+                    if GEMM.avx512 {
+                        UNetKernelsAVX512.BlockedResampling.transposedTap(taps: src, w: w, pixels: p0..<p1, i: tap / 2, j: tap % 2, bias: b,
+                                                                          lower: lower, upper: upper, dst: dst)
+                    } else {
+                        UNetKernelsAVX2.BlockedResampling.transposedTap(taps: src, w: w, pixels: p0..<p1, i: tap / 2, j: tap % 2, bias: b,
+                                                                        lower: lower, upper: upper, dst: dst)
+                    }
+                }
+            }
+        })
+        return bounds != nil
+    }
+
     /// 2x2/2 max pooling of a blocked tensor.
     static func maxPool(x: Tensor, out: Tensor, pool: ThreadPool) {
         let (w, ho, wo) = (x.shape[3], out.shape[2], out.shape[3])

@@ -78,6 +78,10 @@ enum ConvolutionKernel {
         case winograd(WinogradConvolution.TransformedWeights)
         /// Steps in the channel-blocked layout; plans store these filters plain.
         case blocked(BlockedLayoutKernel.Weights)
+        /// Winograd convolutions in the channel-blocked layout (`WeightLayout.winogradBlocked`).
+        case blockedWinograd(BlockedWinogradConvolution.Weights)
+        /// 2x2 stride-2 transposed convolutions in the channel-blocked layout; plans store these filters plain.
+        case blockedTransposed(BlockedLayoutKernel.TransposedWeights)
 
         var panels: PackedWeights? {
             if case .panels(let p) = self { return p }

@@ -42,29 +42,36 @@ enum WinogradConvolution {
             inputChannels = cin
             storage = Tensor(zeros: [max(1, WinogradConvolution.positions * panels * cin * mr)])
             let data = storage.data
-            // Double inside the transform: G has thirds and sixths, so float32 would round twice.
-            let g: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
-                                 [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
             let stride = panels * cin * mr
-            var gk = [Double](repeating: 0, count: 18)
             for co in 0..<cout {
                 let panel = co / mr, r = co % mr
                 for ci in 0..<cin {
-                    let k = weight.data + (co * cin + ci) * 9
-                    for i in 0..<6 {
-                        for b in 0..<3 { gk[i * 3 + b] = g[i][0] * Double(k[b]) + g[i][1] * Double(k[3 + b]) + g[i][2] * Double(k[6 + b]) }
-                    }
                     let dst = data + (panel * cin + ci) * mr + r
-                    for i in 0..<6 {
-                        for j in 0..<6 {
-                            let u = gk[i * 3] * g[j][0] + gk[i * 3 + 1] * g[j][1] + gk[i * 3 + 2] * g[j][2]
-                            dst[(i * 6 + j) * stride] = Float(u)
-                        }
-                    }
+                    WinogradConvolution.transformFilter(weight.data + (co * cin + ci) * 9) { position, u in dst[position * stride] = u }
                 }
             }
         }
     }
+
+    /// `G g Gᵀ` of one 3x3 filter `k` (row-major), value by value: `store(6i + j, u)`. In double:
+    /// G has thirds and sixths, so float32 would round twice.
+    @inline(__always)
+    static func transformFilter(_ k: UnsafePointer<Float>, _ store: (Int, Float) -> Void) {
+        let g = filterTransform
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 18) { buffer in
+            guard let t = buffer.baseAddress else { return }
+            for i in 0..<6 {
+                for b in 0..<3 { t[i * 3 + b] = g[i][0] * Double(k[b]) + g[i][1] * Double(k[3 + b]) + g[i][2] * Double(k[6 + b]) }
+            }
+            for i in 0..<6 {
+                for j in 0..<6 { store(i * 6 + j, Float(t[i * 3] * g[j][0] + t[i * 3 + 1] * g[j][1] + t[i * 3 + 2] * g[j][2])) }
+            }
+        }
+    }
+
+    /// G of F(4x4, 3x3).
+    static let filterTransform: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                                              [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
 
     /// The tiling of one convolution: work tiles are runs of whole tile rows of one image.
     struct Tiling {

@@ -1,0 +1,1 @@
+../UNetKernelsAVX512/WinogradBlockedF4x4.swift
