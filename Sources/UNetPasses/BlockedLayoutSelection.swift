@@ -86,14 +86,56 @@ public struct BlockedLayoutSelection: GraphPass {
         }
     }
 
+    /// Whether an epilogue op of a blocked step computes the same in either layout: elementwise,
+    /// with an operand (a residual) of the output's shape read in the output's layout. Per-channel
+    /// ones (`addChannel`, `film`, `statistics`) index channels as planes.
+    public static func layoutFree(_ e: Epilogue) -> Bool {
+        switch e {
+        case .unary, .add: return true
+        case .addChannel, .film, .statistics: return false
+        }
+    }
+
+    /// The layout step `s` reads its input in slot `slot`: an epilogue operand in the step's own
+    /// layout, an operator input in `operatorInputLayout`'s.
+    public static func inputLayout(of s: Step, slot: Int, firstInput input: Step) -> ActivationLayout {
+        slot < s.operatorArity ? operatorInputLayout(of: s, firstInput: input) : s.layout
+    }
+
+    /// A region must also have this many convolutions per reorder at its edges: a reorder moves a
+    /// whole tensor, and a region cut by several (a residual block between two attention steps of a
+    /// diffusion UNet) is slower blocked than plain.
+    static let convolutionsPerReorder = 2
+
+    /// The reorders region `members` would need: values from outside that members read in blocks
+    /// (a stem reads its image plain), members' values read plain outside (a head reads its blocks)
+    /// and members that are graph outputs.
+    func reorders(of members: Set<Int>, in graph: OptimizedGraph, users: [[Int]]) -> Int {
+        var incoming = Set<Int>(), outgoing = Set<Int>()
+        for m in members {
+            let s = graph.steps[m]
+            for (slot, v) in s.inputs.enumerated() where !members.contains(v) {
+                let stem = slot < s.operatorArity && Self.readsPlainInput(s.op, input: graph.steps[v].shape)
+                if !stem { incoming.insert(v) }
+            }
+            for u in users[m] where !members.contains(u) {
+                let reader = graph.steps[u]
+                let head = reader.inputs.count == 1 && Self.readsBlockedInput(reader.op, input: s.shape, output: reader.shape)
+                if !head { outgoing.insert(m) }
+            }
+        }
+        let outputs = graph.outputs.filter { members.contains($0.step) }.map(\.step)
+        return incoming.count + outgoing.union(outputs).count
+    }
+
     public func run(_ graph: inout OptimizedGraph) -> Int {
         guard enabled else { return 0 }
         let users = graph.consumers()
-        // Candidates: the kernels apply, and the epilogue is elementwise (layout-free).
+        // Candidates: the kernels apply, and the epilogue is elementwise (layout-free, residuals of the output's shape).
         var blocked = Set<Int>()
         for (i, s) in graph.steps.enumerated() where s.live {
-            guard let x = s.operatorInputs.first, s.inputs.count == s.operatorArity,
-                  s.epilogue.allSatisfy({ if case .unary = $0 { true } else { false } }) else { continue }
+            guard let x = s.operatorInputs.first, s.epilogue.allSatisfy(Self.layoutFree),
+                  s.inputs.dropFirst(s.operatorArity).allSatisfy({ graph.steps[$0].shape == s.shape }) else { continue }
             if case .concat = s.op {
                 guard graph.elidedConcats.contains(i),
                       s.inputs.allSatisfy({ graph.steps[$0].shape.count == 4 && graph.steps[$0].shape[1] % 16 == 0 }) else { continue }
@@ -128,8 +170,13 @@ public struct BlockedLayoutSelection: GraphPass {
                     stack.append(u)
                 }
             }
-            let convolutions = members.filter { if case .conv2d = graph.steps[$0].op { true } else { false } }.count
-            if members.count < Self.minimumRegion || convolutions < 2 {
+            let convolutions = members.filter {
+                switch graph.steps[$0].op {
+                case .conv2d, .convTranspose2d: return true
+                default: return false
+                }
+            }.count
+            if members.count < Self.minimumRegion || convolutions < 2 || convolutions < Self.convolutionsPerReorder * reorders(of: Set(members), in: graph, users: users) {
                 // Concat groups leave together: removing part of one would split its buffer's layout.
                 var drop = Set(members)
                 for c in graph.elidedConcats where drop.contains(c) || graph.steps[c].inputs.contains(where: drop.contains) {
@@ -150,8 +197,10 @@ public struct BlockedLayoutSelection: GraphPass {
         for i in 0..<original where graph.steps[i].live {
             let s = graph.steps[i]
             if graph.elidedConcats.contains(i) && blocked.contains(i) { continue }
-            let wanted = s.inputs.first.map { Self.operatorInputLayout(of: s, firstInput: graph.steps[$0]) } ?? s.layout
-            for (slot, v) in s.inputs.enumerated() where graph.steps[v].layout != wanted {
+            guard let first = s.inputs.first else { continue }
+            for (slot, v) in s.inputs.enumerated() {
+                let wanted = Self.inputLayout(of: s, slot: slot, firstInput: graph.steps[first])
+                guard graph.steps[v].layout != wanted else { continue }
                 let key = v * 2 + (wanted == .blocked16 ? 1 : 0)
                 let r: Int
                 if let existing = reorderOf[key] {

@@ -199,14 +199,19 @@ public struct PlanManifest: Codable, Sendable {
                 }
             }
         }
-        // Every step reads its operator inputs in the layout its kernel takes (a kernel given the
-        // other one would read channels from the wrong places), and outputs are plain.
+        // Every step reads its operator inputs in the layout its kernel takes and its epilogue
+        // operands in its own (a kernel given the other one would read channels from the wrong
+        // places), and outputs are plain.
         let g = graph()
         for (i, s) in g.steps.enumerated() where s.live {
             guard let x = s.inputs.first, s.operatorArity >= 1, !OptimizedGraph.isInputOp(s.op) else { continue }
-            let layout = BlockedLayoutSelection.operatorInputLayout(of: s, firstInput: g.steps[x])
-            guard s.inputs.prefix(s.operatorArity).allSatisfy({ g.steps[$0].layout == layout }) else {
+            guard s.inputs.indices.allSatisfy({ g.steps[s.inputs[$0]].layout == BlockedLayoutSelection.inputLayout(of: s, slot: $0, firstInput: g.steps[x]) })
+            else {
                 return "step \(i) ('\(s.name)') reads a value in a layout its kernel does not read"
+            }
+            // Blocked kernels leave per-channel epilogues to the plain layout.
+            if s.layout == .blocked16 && !s.epilogue.allSatisfy(BlockedLayoutSelection.layoutFree) {
+                return "step \(i) ('\(s.name)') has a per-channel epilogue in the blocked layout"
             }
         }
         if let output = outputs.first(where: { g.steps[$0.step].layout != .plain }) { return "output '\(output.name)' is not in the plain layout" }

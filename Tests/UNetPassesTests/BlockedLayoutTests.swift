@@ -16,8 +16,8 @@ final class BlockedLayoutTests: XCTestCase {
     func compiled(_ graph: String, blocked: Bool) throws -> Compiler.Result { try BlockedPlanSupport.compiled(graph, blocked: blocked) }
 
     /// Every step reads its operands in its own layout (a reorder reads the other one, a stem its
-    /// plain image, a head its blocked input), elided concats share their operands' layout, and
-    /// graph outputs are plain.
+    /// plain image, a head its blocked input; epilogue operands always in the step's), elided
+    /// concats share their operands' layout, and graph outputs are plain.
     func assertLayoutsAgree(_ g: OptimizedGraph, _ name: String) {
         for (i, s) in g.steps.enumerated() where s.live {
             if case .input = s.op { XCTAssertEqual(s.layout, .plain); continue }
@@ -25,8 +25,10 @@ final class BlockedLayoutTests: XCTestCase {
             let isReorder = if case .reorder = s.op { true } else { false }
             let blockedInput = !isReorder && s.layout == .plain
                 && BlockedLayoutSelection.operatorInputLayout(of: s, firstInput: g.steps[s.inputs[0]]) == .blocked16
-            for v in s.inputs {
-                if plainInput {
+            for (slot, v) in s.inputs.enumerated() {
+                if slot >= s.operatorArity {
+                    XCTAssertEqual(g.steps[v].layout, s.layout, "\(name): \(s.name) reads its epilogue operand \(g.steps[v].name) in the other layout")
+                } else if plainInput {
                     XCTAssertEqual(g.steps[v].layout, .plain, "\(name): \(s.name) reads its image plain")
                 } else if blockedInput {
                     XCTAssertEqual(g.steps[v].layout, .blocked16, "\(name): \(s.name) reads its blocked input")
@@ -41,7 +43,7 @@ final class BlockedLayoutTests: XCTestCase {
             if s.layout == .blocked16, let x = s.operatorInputs.first {
                 XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(s.op, input: g.steps[x].shape, output: s.shape, algorithm: s.algorithm),
                               "\(name): \(s.name)")
-                XCTAssertTrue(s.epilogue.allSatisfy { if case .unary = $0 { true } else { false } }, "\(name): \(s.name)")
+                XCTAssertTrue(s.epilogue.allSatisfy(BlockedLayoutSelection.layoutFree), "\(name): \(s.name)")
             }
             if g.elidedConcats.contains(i) { XCTAssertTrue(s.inputs.allSatisfy { g.steps[$0].layout == s.layout }, "\(name): \(s.name)") }
         }
