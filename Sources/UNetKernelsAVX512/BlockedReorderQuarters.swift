@@ -2,9 +2,9 @@
 /// channels by 16 pixels) as four 8x8 quarters transposed in registers: ISA-neutral Swift SIMD,
 /// compiled for AVX-512 and, through a symbolic link in `UNetKernelsAVX2`, for AVX2 (callers check
 /// the CPU first). The AVX2 reorder steps run it (16 ymm registers hold a quarter, not a whole
-/// tile); so does the blocked head on both ISAs, whose tiles stay in L1: there the AVX-512 build of
-/// it took 0.41-0.52 ms on MobileUNet's head against 1.8-2.1 ms with `BlockedReorderAVX512`'s
-/// 16x16 transpose (64 two-source permutes per tile).
+/// tile); so does the blocked head on AVX2 and where AVX-512 runs as two 256-bit halves
+/// (`HeadTileTranspose`): on Zen 4 this took 0.41-0.52 ms on MobileUNet's head against 1.8-2.1 ms
+/// with `BlockedReorderAVX512`'s 16x16 transpose (64 two-source permutes per tile).
 public enum BlockedReorderQuarters {
     /// The 8 rows of `tile` transposed, by three rounds of a perfect unshuffle: each round sends
     /// the even and odd lanes of rows `2i`, `2i + 1` to rows `i` and `i + 4`.

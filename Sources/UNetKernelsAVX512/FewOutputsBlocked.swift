@@ -4,14 +4,16 @@
 /// converts to plain itself, so no reorder runs before it.
 ///
 /// 16 pixels at a time: each input block's 16x16 tile is transposed into an L1 scratch tile
-/// (`BlockedReorderQuarters`), whose channel rows every output then sums in channel
-/// order from its bias, as `FewOutputsPointwise` does on the plain layout: bit-identical outputs.
+/// (`HeadTileTranspose`: in registers, whole or by quarters as `wholeTiles` says, where the ISA
+/// has the registers), whose channel rows every output then sums in channel order from its bias,
+/// as `FewOutputsPointwise` does on the plain layout: bit-identical outputs.
 public enum FewOutputsBlocked {
     /// `dst[co][p] = bias[co] + sum_ci w(co, ci) * x(ci, p)` for pixels `range`, with `x(ci, p) =
     /// src[(ci / 16 * plane + p) * 16 + ci % 16]` and `w(co, ci) = weight[co * outputStride + ci * inputStride]`.
     @inline(never)
     public static func run(src: UnsafePointer<Float>, inputBlocks: Int, plane: Int, weight: UnsafePointer<Float>, outputStride: Int,
-                           inputStride: Int, bias: UnsafePointer<Float>?, dst: UnsafeMutablePointer<Float>, outputs: Int, range: Range<Int>) {
+                           inputStride: Int, bias: UnsafePointer<Float>?, dst: UnsafeMutablePointer<Float>, outputs: Int, range: Range<Int>,
+                           wholeTiles: Bool) {
         let outputs = min(outputs, 4)
         var p = range.lowerBound
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { scratch in
@@ -23,8 +25,7 @@ public enum FewOutputsBlocked {
                 var a30 = SIMD16<Float>(repeating: outputs > 3 ? bias?[3] ?? 0 : 0)
                 for kb in 0..<inputBlocks {
                     // tile[c][i]: channel 16 kb + c of pixel p + i.
-                    BlockedReorderQuarters.block(plain: tile, blocked: UnsafeMutablePointer(mutating: src + (kb * plane + p) * 16), plane: 16, pixels: 0..<16,
-                                         toBlocked: false)
+                    HeadTileTranspose.toPlain(tile: tile, blocked: src + (kb * plane + p) * 16, wholeTile: wholeTiles)
                     let w = weight + kb * 16 * inputStride
                     for c in 0..<16 {
                         let row = UnsafeRawPointer(tile + 16 * c)

@@ -177,10 +177,11 @@ enum ConvolutionKernel {
             let (src, dst) = (xd + batch * cin * pixels, od + batch * cout * pixels)
             if blockedInput && GEMM.avx512 {
                 UNetKernelsAVX512.FewOutputsBlocked.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
-                                                        inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+                                                        inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range,
+                                                        wholeTiles: !CPUFeatures.halfWidthAVX512)
             } else if blockedInput {
                 UNetKernelsAVX2.FewOutputsBlocked.run(src: src, inputBlocks: cin / 16, plane: pixels, weight: wd, outputStride: outputStride,
-                                                      inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
+                                                      inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range, wholeTiles: false)
             } else if GEMM.avx512 {
                 UNetKernelsAVX512.FewOutputsPointwise.run(src: src, inputs: cin, pixels: pixels, weight: wd, outputStride: outputStride,
                                                           inputStride: inputStride, bias: bd, dst: dst, outputs: cout, range: range)
