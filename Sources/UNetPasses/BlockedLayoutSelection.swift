@@ -1,6 +1,7 @@
 import UNetIR
 
-/// Puts runs of depthwise, 1x1 and Winograd 3x3 convolutions and 2x2 transposed ones (with their
+/// Puts runs of depthwise, 1x1 and 3x3 convolutions (Winograd ones, and im2col ones on small maps)
+/// and 2x2 transposed ones (with their
 /// pooling, nearest upsampling and zero-copy concatenations) in the channel-blocked layout
 /// NCHW16c, with reorder steps only where such a region meets the rest of the graph.
 ///
@@ -20,6 +21,10 @@ public struct BlockedLayoutSelection: GraphPass {
 
     /// A region must have this many steps to pay for the reorders at its edges.
     static let minimumRegion = 4
+
+    /// Output pixels of the largest 3x3 convolution the blocked im2col kernel computes: maps too
+    /// small for Winograd (a UNet's 8x8 bottleneck), whose im2col stays in L2.
+    static let maximumIm2colPixels = 1024
 
     /// Input channels of a 3x3 convolution that reads a plain input and writes blocks (an image stem).
     static let maximumPlainInputChannels = 8
@@ -66,6 +71,9 @@ public struct BlockedLayoutSelection: GraphPass {
             if c.isPointwise && c.groups == 1 { return true }
             if algorithm == .winograd4x4 {
                 return c.pad == (1, 1) && ConvolutionAlgorithmSelection.winogradApplies(c, input: input, output: output)
+            }
+            if c.groups == 1 && c.kernel == (3, 3) && c.stride == (1, 1) && c.pad == (1, 1) && c.dilation == (1, 1) {
+                return output[2] == input[2] && output[3] == input[3] && output[2] * output[3] <= maximumIm2colPixels
             }
             return c.groups == input[1] && c.out == input[1] && c.kernel == (3, 3) && c.stride == (1, 1) && c.pad == (1, 1)
                 && c.dilation == (1, 1)

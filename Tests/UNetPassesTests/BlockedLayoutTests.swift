@@ -11,7 +11,7 @@ import UNetCompiler
 /// in the same order) at any thread count, from graphs and from plans.
 final class BlockedLayoutTests: XCTestCase {
     static let graphs = ["graphs/test/blocked_layout.json", "graphs/test/blocked_unet.json", "graphs/bench/mobile_unet.json",
-                         "graphs/mobile_unet.json", "graphs/unet_classic.json"]
+                         "graphs/mobile_unet.json", "graphs/unet_classic.json", "graphs/selective_skip_unet.json"]
 
     func compiled(_ graph: String, blocked: Bool) throws -> Compiler.Result { try BlockedPlanSupport.compiled(graph, blocked: blocked) }
 
@@ -90,10 +90,17 @@ final class BlockedLayoutTests: XCTestCase {
             XCTAssertTrue(g.steps.contains { if $0.live, $0.layout == .blocked16, case .convTranspose2d = $0.op { true } else { false } }, graph)
             assertLayoutsAgree(g, graph)
         }
-        // Maps too small for Winograd (the 8x8 bottleneck of the 128x128 example) run plain between two reorders.
-        let (plain, reorders) = plainStepsAndReorders(try compiled("graphs/unet_classic.json", blocked: true).graph)
-        XCTAssertEqual(plain, ["connector.conv1", "connector.conv2", "head"])
-        XCTAssertEqual(reorders.count, 2)
+        // On maps too small for Winograd (the 8x8 bottleneck of the 128x128 examples) the 3x3
+        // convolutions run blocked by im2col.
+        for graph in ["graphs/unet_classic.json", "graphs/selective_skip_unet.json"] {
+            let g = try compiled(graph, blocked: true).graph
+            let (plain, reorders) = plainStepsAndReorders(g)
+            XCTAssertEqual(plain, ["head"], graph)
+            XCTAssertEqual(reorders, [], graph)
+            let bottleneck = g.steps.filter { $0.live && $0.name.hasPrefix("connector.conv") }
+            XCTAssertEqual(bottleneck.map(\.layout), [.blocked16, .blocked16], graph)
+            XCTAssertEqual(bottleneck.map(\.algorithm), [.gemm, .gemm], graph)
+        }
     }
 
     func testBlockedWinogradPlanStoresItsFiltersInBlocks() throws {
@@ -145,10 +152,10 @@ final class BlockedLayoutTests: XCTestCase {
         try BlockedPlanSupport.roundTrip(result) { loaded in
             XCTAssertEqual(loaded.program.graph.steps.map(\.layout), result.graph.steps.map(\.layout))
 
-            // A blocked step whose shapes the blocked kernels do not take (here a 3x3 convolution that is not depthwise).
+            // A blocked step whose shapes the blocked kernels do not take (here a strided 3x3 convolution).
             var manifest = loaded.manifest
             guard let dw = manifest.steps.firstIndex(where: { $0.name == "b" }) else { return XCTFail("no step b") }
-            manifest.steps[dw].op = .conv2d(Conv2D(out: 48, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
+            manifest.steps[dw].op = .conv2d(Conv2D(out: 48, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
             XCTAssertTrue(manifest.validate()?.contains("blocked-layout kernel") ?? false, manifest.validate() ?? "accepted")
             // An upsampling made plain: it would read its blocked input as planes.
             var plainReader = loaded.manifest
@@ -175,10 +182,16 @@ final class BlockedLayoutTests: XCTestCase {
         XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 3, 9, 9], output: [1, 32, 9, 9]))
         XCTAssertTrue(BlockedLayoutSelection.readsPlainInput(stem, input: [1, 3, 9, 9]))
         XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 9, 9, 9], output: [1, 32, 9, 9]), "more than 8 plain channels")
-        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 32, 9, 9], output: [1, 32, 9, 9]), "a blocked 3x3 that is not depthwise")
+        XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 32, 9, 9], output: [1, 32, 9, 9]), "a small map by im2col")
+        XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 32, 32, 32], output: [1, 32, 32, 32]))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(stem, input: [1, 32, 40, 40], output: [1, 32, 40, 40]),
+                       "a blocked 3x3 on a map too large for its im2col")
+        let strided = Op.conv2d(Conv2D(out: 32, kernel: (3, 3), stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(strided, input: [1, 32, 8, 8], output: [1, 32, 4, 4]), "a strided 3x3")
         let winograd = Op.conv2d(Conv2D(out: 32, kernel: (3, 3), stride: (1, 1), pad: (1, 1), dilation: (1, 1), groups: 1, bias: true))
         XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 8, 16], output: [1, 32, 8, 16], algorithm: .winograd4x4))
-        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 8, 16], output: [1, 32, 8, 16]), "computed by im2col")
+        XCTAssertTrue(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 8, 16], output: [1, 32, 8, 16]), "by im2col, a small map")
+        XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 64, 64], output: [1, 32, 64, 64]), "by im2col, a large map")
         XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 24, 8, 16], output: [1, 32, 8, 16], algorithm: .winograd4x4))
         XCTAssertFalse(BlockedLayoutSelection.blockedKernelApplies(winograd, input: [1, 16, 8, 12], output: [1, 32, 8, 12], algorithm: .winograd4x4),
                        "a width the Winograd kernels do not tile")

@@ -3,9 +3,10 @@ import UNetKernelsAVX2
 import UNetIR
 import UNetPasses
 
-/// Steps in the channel-blocked layout NCHW16c (`BlockedLayoutSelection`): 1x1 and 3x3 depthwise
-/// convolutions (and a depthwise one computed by its 1x1 reader, `DepthwisePointwiseFusion`), 2x2
-/// max pooling, nearest 2x upsampling, and the reorders at a region's edges.
+/// Steps in the channel-blocked layout NCHW16c (`BlockedLayoutSelection`): 1x1, 3x3 depthwise and
+/// small-map 3x3 convolutions (and a depthwise one computed by its 1x1 reader,
+/// `DepthwisePointwiseFusion`), 2x2 stride-2 transposed convolutions, 2x2 max pooling, nearest 2x
+/// upsampling, and the reorders at a region's edges (Winograd ones: `BlockedWinogradConvolution`).
 /// Every kernel splits its work over output pixels and blocks only, so results do not depend on
 /// the thread count. AVX-512 or AVX2 (each with its own kernels: the AVX2 ones keep to 16
 /// registers): the compiler selects the layout only where `available`, and plans that use it are
@@ -74,7 +75,9 @@ enum BlockedLayoutKernel {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let cout = out.shape[1], plane = h * w
         let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
-        if c.groups == 1 && c.kernel == (3, 3) {
+        if c.groups == 1 && c.kernel == (3, 3) && cin % 16 == 0 {
+            im2colConv3x3(x: x, weights: weights, bias: bias, out: out, pool: pool, lower: lower, upper: upper)
+        } else if c.groups == 1 && c.kernel == (3, 3) {
             // From a plain image: row ranges and output block pairs split over the threads.
             let pairs = (cout / 16 + 1) / 2
             let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
@@ -126,6 +129,42 @@ enum BlockedLayoutKernel {
             }
         }
         return bounds != nil
+    }
+
+    /// A 3x3 convolution (stride 1, padding 1) of a blocked input on a small map: the threads
+    /// build its im2col once, in blocks of 16 of its `cin * 9` rows (row `ci * 9 + tap`, the plain
+    /// GEMM's order, so each output sums in the same order), then split the output block pairs
+    /// of the 1x1 kernel run on it with `K = cin * 9`.
+    static func im2colConv3x3(x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, lower: Float, upper: Float) {
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let cout = out.shape[1], plane = h * w, rowBlocks = cin * 9 / 16
+        let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
+        let columns = pool.scratch[0].region(7, count: n * rowBlocks * plane * 16)
+        pool.parallelFor(n * rowBlocks, elements: n * rowBlocks * plane * 16) { task in
+            let batch = task / rowBlocks, rowBlock = task % rowBlocks
+            let dst = columns + task * plane * 16
+            for lane in 0..<16 {
+                let row = rowBlock * 16 + lane, ci = row / 9, tap = row % 9
+                let (dy, dx) = (tap / 3 - 1, tap % 3 - 1)
+                let src = xd + ((batch * cin / 16 + ci / 16) * plane) * 16 + ci % 16
+                for y in 0..<h {
+                    let sy = y + dy
+                    for px in 0..<w {
+                        let sx = px + dx
+                        dst[(y * w + px) * 16 + lane] = sy >= 0 && sy < h && sx >= 0 && sx < w ? src[(sy * w + sx) * 16] : 0
+                    }
+                }
+            }
+        }
+        let pairs = (cout / 16 + 1) / 2
+        let parts = pool.threads == 1 ? 1 : min(pairs, 2 * pool.threads)
+        pool.parallelFor(n * parts) { task in
+            let batch = task / parts, part = task % parts
+            let first = part * pairs / parts * 2, last = min(cout / 16, (part + 1) * pairs / parts * 2)
+            guard first < last else { return }
+            pointwise(src: columns + batch * rowBlocks * plane * 16, inputBlocks: rowBlocks, plane: plane, weight: wd, bias: bd,
+                      dst: od + batch * cout * plane, outputBlocks: first..<last, pixels: 0..<plane, lower: lower, upper: upper)
+        }
     }
 
     /// Rows of depthwise output the fused kernel computes at a time: three make a band of a multiple
