@@ -3,9 +3,10 @@
 ///
 /// Each SIMD lane is one of a block's 16 channels, so a tile's 6x6 input patch is 36 vectors loaded
 /// where they lie and nothing is permuted (`WinogradF4x4`, on plain planes, spends a third of its
-/// transform time rebuilding tiles from lanes). The arithmetic is `WinogradF4x4`'s, term for term
-/// and in the same order (Bᵀ down the patch's columns, then along its rows; Aᵀ down, then along),
-/// so a blocked convolution computes the same values as a plain one.
+/// transform time rebuilding tiles from lanes). The arithmetic is `WinogradF4x4`'s own terms
+/// (`inputTerms`, `outputTerms`, `outputPixels`) in the same order (Bᵀ down the patch's columns,
+/// then along its rows; Aᵀ down, then along), so a blocked convolution computes the same values
+/// as a plain one.
 ///
 /// One source compiled twice: here for AVX-512, and through a symbolic link in `UNetKernelsAVX2`,
 /// where each 16-lane vector is a pair of ymm registers.
@@ -41,13 +42,13 @@ public enum WinogradBlockedF4x4 {
             @inline(__always) func load(_ k: Int) -> SIMD16<Float> {
                 validRows >> k & 1 != 0 ? raw.loadUnaligned(fromByteOffset: ((y0 + k) * w + x) * 64, as: SIMD16<Float>.self) : SIMD16<Float>()
             }
-            let d0 = load(0), d1 = load(1), d2 = load(2), d3 = load(3), d4 = load(4), d5 = load(5)
-            out.storeBytes(of: 4 * d0 - 5 * d2 + d4, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 + d3 - 4 * (d1 + d2), toByteOffset: 64, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 - d3 + 4 * (d1 - d2), toByteOffset: 128, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 - d2 + 2 * (d3 - d1), toByteOffset: 192, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 - d2 - 2 * (d3 - d1), toByteOffset: 256, as: SIMD16<Float>.self)
-            out.storeBytes(of: 4 * d1 - 5 * d3 + d5, toByteOffset: 320, as: SIMD16<Float>.self)
+            let v = WinogradF4x4.inputTerms(load(0), load(1), load(2), load(3), load(4), load(5))
+            out.storeBytes(of: v.0, as: SIMD16<Float>.self)
+            out.storeBytes(of: v.1, toByteOffset: 64, as: SIMD16<Float>.self)
+            out.storeBytes(of: v.2, toByteOffset: 128, as: SIMD16<Float>.self)
+            out.storeBytes(of: v.3, toByteOffset: 192, as: SIMD16<Float>.self)
+            out.storeBytes(of: v.4, toByteOffset: 256, as: SIMD16<Float>.self)
+            out.storeBytes(of: v.5, toByteOffset: 320, as: SIMD16<Float>.self)
         }
         // Bᵀ along each patch row i: columns 4 tile .. 4 tile + 5 of the column-transformed row i.
         let vraw = UnsafeMutableRawPointer(v)
@@ -57,14 +58,14 @@ public enum WinogradBlockedF4x4 {
                 @inline(__always) func load(_ j: Int) -> SIMD16<Float> {
                     UnsafeRawPointer(t).loadUnaligned(fromByteOffset: ((4 * tile + j) * 6 + i) * 64, as: SIMD16<Float>.self)
                 }
-                let d0 = load(0), d1 = load(1), d2 = load(2), d3 = load(3), d4 = load(4), d5 = load(5)
+                let v = WinogradF4x4.inputTerms(load(0), load(1), load(2), load(3), load(4), load(5))
                 let out = vraw + 6 * i * step + tile * 64
-                out.storeBytes(of: 4 * d0 - 5 * d2 + d4, as: SIMD16<Float>.self)
-                out.storeBytes(of: d4 + d3 - 4 * (d1 + d2), toByteOffset: step, as: SIMD16<Float>.self)
-                out.storeBytes(of: d4 - d3 + 4 * (d1 - d2), toByteOffset: 2 * step, as: SIMD16<Float>.self)
-                out.storeBytes(of: d4 - d2 + 2 * (d3 - d1), toByteOffset: 3 * step, as: SIMD16<Float>.self)
-                out.storeBytes(of: d4 - d2 - 2 * (d3 - d1), toByteOffset: 4 * step, as: SIMD16<Float>.self)
-                out.storeBytes(of: 4 * d1 - 5 * d3 + d5, toByteOffset: 5 * step, as: SIMD16<Float>.self)
+                out.storeBytes(of: v.0, as: SIMD16<Float>.self)
+                out.storeBytes(of: v.1, toByteOffset: step, as: SIMD16<Float>.self)
+                out.storeBytes(of: v.2, toByteOffset: 2 * step, as: SIMD16<Float>.self)
+                out.storeBytes(of: v.3, toByteOffset: 3 * step, as: SIMD16<Float>.self)
+                out.storeBytes(of: v.4, toByteOffset: 4 * step, as: SIMD16<Float>.self)
+                out.storeBytes(of: v.5, toByteOffset: 5 * step, as: SIMD16<Float>.self)
             }
         }
     }
@@ -87,16 +88,13 @@ public enum WinogradBlockedF4x4 {
             }
             // Aᵀ down the six rows, column k at a time: s[a][k].
             @inline(__always) func column(_ k: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
-                let m0 = load(k), m1 = load(6 + k), m2 = load(12 + k), m3 = load(18 + k), m4 = load(24 + k), m5 = load(30 + k)
-                let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
-                return (m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5)
+                WinogradF4x4.outputTerms(load(k), load(6 + k), load(12 + k), load(18 + k), load(24 + k), load(30 + k))
             }
             let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3), c4 = column(4), c5 = column(5)
             let pixel0 = (4 * ty * wo + 4 * (tx0 + tile)) * 64
             @inline(__always) func row(_ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>,
                                        _ s4: SIMD16<Float>, _ s5: SIMD16<Float>, _ a: Int) {
-                let p = s1 + s2, q = s1 - s2, r = s3 + s4, d = s3 - s4
-                var y0 = s0 + p + r + bv, y1 = q + 2 * d + bv, y2 = p + 4 * r + bv, y3 = q + 8 * d + s5 + bv
+                var (y0, y1, y2, y3) = WinogradF4x4.outputPixels(s0, s1, s2, s3, s4, s5, bias: bv)
                 y0.replace(with: lo, where: y0 .< lo); y0.replace(with: hi, where: hi .< y0)
                 y1.replace(with: lo, where: y1 .< lo); y1.replace(with: hi, where: hi .< y1)
                 y2.replace(with: lo, where: y2 .< lo); y2.replace(with: hi, where: hi .< y2)

@@ -12,6 +12,31 @@
 /// at once, one tile per SIMD lane; tiles overlap along the rows, so the row transforms split
 /// (and the output transform rebuilds) the stride-4 phases with lane permutes.
 public enum WinogradF4x4 {
+    /// `Bᵀ d` for six values `d0 ... d5` (one per lane): the six transformed values, in order.
+    /// Shared by the plain and the blocked transforms, so both compute the same values.
+    @inline(__always)
+    static func inputTerms(_ d0: SIMD16<Float>, _ d1: SIMD16<Float>, _ d2: SIMD16<Float>, _ d3: SIMD16<Float>, _ d4: SIMD16<Float>,
+                           _ d5: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+        (4 * d0 - 5 * d2 + d4, d4 + d3 - 4 * (d1 + d2), d4 - d3 + 4 * (d1 - d2), d4 - d2 + 2 * (d3 - d1), d4 - d2 - 2 * (d3 - d1),
+         4 * d1 - 5 * d3 + d5)
+    }
+
+    /// `Aᵀ m` for six values (down a column of the 6x6 products): the four sums.
+    @inline(__always)
+    static func outputTerms(_ m0: SIMD16<Float>, _ m1: SIMD16<Float>, _ m2: SIMD16<Float>, _ m3: SIMD16<Float>, _ m4: SIMD16<Float>,
+                            _ m5: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+        let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
+        return (m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5)
+    }
+
+    /// `Aᵀ s + bias` along a row of column sums: the four output pixels.
+    @inline(__always)
+    static func outputPixels(_ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>, _ s4: SIMD16<Float>,
+                             _ s5: SIMD16<Float>, bias bv: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+        let p = s1 + s2, q = s1 - s2, r = s3 + s4, d = s3 - s4
+        return (s0 + p + r + bv, q + 2 * d + bv, p + 4 * r + bv, q + 8 * d + s5 + bv)
+    }
+
     /// Bᵀ applied down the columns of six input rows: `t[i][x] = Σ_k Bᵀ[i][k] row_k[x + x0]` for
     /// `x` in `0..<width`, zero where `x + x0` falls outside `0..<w`.
     ///
@@ -35,13 +60,8 @@ public enum WinogradF4x4 {
         while x + 16 <= last {
             @inline(__always) func load(_ r: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(r + x).loadUnaligned(as: SIMD16<Float>.self) }
             @inline(__always) func store(_ v: SIMD16<Float>, _ r: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(r + x).storeBytes(of: v, as: SIMD16<Float>.self) }
-            let d0 = load(r0), d1 = load(r1), d2 = load(r2), d3 = load(r3), d4 = load(r4), d5 = load(r5)
-            store(4 * d0 - 5 * d2 + d4, t0)
-            store(d4 + d3 - 4 * (d1 + d2), t1)
-            store(d4 - d3 + 4 * (d1 - d2), t2)
-            store(d4 - d2 + 2 * (d3 - d1), t3)
-            store(d4 - d2 - 2 * (d3 - d1), t4)
-            store(4 * d1 - 5 * d3 + d5, t5)
+            let v = inputTerms(load(r0), load(r1), load(r2), load(r3), load(r4), load(r5))
+            store(v.0, t0); store(v.1, t1); store(v.2, t2); store(v.3, t3); store(v.4, t4); store(v.5, t5)
             x += 16
         }
         for x in x..<last {
@@ -119,12 +139,13 @@ public enum WinogradF4x4 {
             let d4 = phase(e, f, g, h, 0), d5 = phase(e, f, g, h, 1)
             let out = UnsafeMutableRawPointer(v + 6 * i * stride)
             let step = stride * 4
-            out.storeBytes(of: 4 * d0 - 5 * d2 + d4, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 + d3 - 4 * (d1 + d2), toByteOffset: step, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 - d3 + 4 * (d1 - d2), toByteOffset: 2 * step, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 - d2 + 2 * (d3 - d1), toByteOffset: 3 * step, as: SIMD16<Float>.self)
-            out.storeBytes(of: d4 - d2 - 2 * (d3 - d1), toByteOffset: 4 * step, as: SIMD16<Float>.self)
-            out.storeBytes(of: 4 * d1 - 5 * d3 + d5, toByteOffset: 5 * step, as: SIMD16<Float>.self)
+            let t = inputTerms(d0, d1, d2, d3, d4, d5)
+            out.storeBytes(of: t.0, as: SIMD16<Float>.self)
+            out.storeBytes(of: t.1, toByteOffset: step, as: SIMD16<Float>.self)
+            out.storeBytes(of: t.2, toByteOffset: 2 * step, as: SIMD16<Float>.self)
+            out.storeBytes(of: t.3, toByteOffset: 3 * step, as: SIMD16<Float>.self)
+            out.storeBytes(of: t.4, toByteOffset: 4 * step, as: SIMD16<Float>.self)
+            out.storeBytes(of: t.5, toByteOffset: 5 * step, as: SIMD16<Float>.self)
         }
     }
 
@@ -140,16 +161,13 @@ public enum WinogradF4x4 {
         }
         // Aᵀ down the six rows, column k at a time: s[a][k].
         @inline(__always) func column(_ k: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
-            let m0 = load(k), m1 = load(6 + k), m2 = load(12 + k), m3 = load(18 + k), m4 = load(24 + k), m5 = load(30 + k)
-            let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
-            return (m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5)
+            outputTerms(load(k), load(6 + k), load(12 + k), load(18 + k), load(24 + k), load(30 + k))
         }
         let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3), c4 = column(4), c5 = column(5)
         let bv = SIMD16<Float>(repeating: bias)
         @inline(__always) func row(_ s0: SIMD16<Float>, _ s1: SIMD16<Float>, _ s2: SIMD16<Float>, _ s3: SIMD16<Float>,
                                    _ s4: SIMD16<Float>, _ s5: SIMD16<Float>, _ a: Int) {
-            let p = s1 + s2, q = s1 - s2, r = s3 + s4, d = s3 - s4
-            let y0 = s0 + p + r + bv, y1 = q + 2 * d + bv, y2 = p + 4 * r + bv, y3 = q + 8 * d + s5 + bv
+            let (y0, y1, y2, y3) = outputPixels(s0, s1, s2, s3, s4, s5, bias: bv)
             // Constant lane indices, so each interleave is a few permutes.
             let (v0, v1, v2, v3) = interleave(y0, y1, y2, y3)
             UnsafeMutableRawPointer(out[0] + a * ldo).storeBytes(of: v0, as: SIMD16<Float>.self)
