@@ -1,9 +1,9 @@
 import UNetIR
 
 /// Puts runs of depthwise, 1x1 and 3x3 convolutions (Winograd ones, and im2col ones on small maps)
-/// and 2x2 transposed ones (with their
-/// pooling, nearest upsampling and zero-copy concatenations) in the channel-blocked layout
-/// NCHW16c, with reorder steps only where such a region meets the rest of the graph.
+/// and 2x2 transposed ones, with their pooling, nearest upsampling and zero-copy concatenations, in
+/// the channel-blocked layout NCHW16c, with reorder steps only where such a region meets the rest
+/// of the graph.
 ///
 /// In the plain layout a 1x1 convolution reads its K input channels at a plane's distance from
 /// each other: at 256x256 that is 256 KB, so every channel's rows land in the same L1 and L2 sets,
@@ -184,7 +184,9 @@ public struct BlockedLayoutSelection: GraphPass {
                 default: return false
                 }
             }.count
-            if members.count < Self.minimumRegion || convolutions < 2 || convolutions < Self.convolutionsPerReorder * reorders(of: Set(members), in: graph, users: users) {
+            let tooFewConvolutions = convolutions < 2
+                || convolutions < Self.convolutionsPerReorder * reorders(of: Set(members), in: graph, users: users)
+            if members.count < Self.minimumRegion || tooFewConvolutions {
                 // Concat groups leave together: removing part of one would split its buffer's layout.
                 var drop = Set(members)
                 for c in graph.elidedConcats where drop.contains(c) || graph.steps[c].inputs.contains(where: drop.contains) {

@@ -205,8 +205,10 @@ public struct PlanManifest: Codable, Sendable {
         let g = graph()
         for (i, s) in g.steps.enumerated() where s.live {
             guard let x = s.inputs.first, s.operatorArity >= 1, !OptimizedGraph.isInputOp(s.op) else { continue }
-            guard s.inputs.indices.allSatisfy({ g.steps[s.inputs[$0]].layout == BlockedLayoutSelection.inputLayout(of: s, slot: $0, firstInput: g.steps[x]) })
-            else {
+            let readable = s.inputs.indices.allSatisfy { slot in
+                g.steps[s.inputs[slot]].layout == BlockedLayoutSelection.inputLayout(of: s, slot: slot, firstInput: g.steps[x])
+            }
+            guard readable else {
                 return "step \(i) ('\(s.name)') reads a value in a layout its kernel does not read"
             }
             // Blocked kernels leave per-channel epilogues to the plain layout.
