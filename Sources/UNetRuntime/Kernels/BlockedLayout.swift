@@ -43,6 +43,32 @@ enum BlockedLayoutKernel {
         }
     }
 
+    /// The tasks of a step run by the 1x1 kernel: pixel chunks whose input (all channels) stays in
+    /// L2 while every output unit (block pair, or block) reads it, times groups of units when there
+    /// are too few chunks for the threads.
+    struct PointwiseTasks {
+        let chunk, chunks, groups, unitsPerGroup, units, plane: Int
+        let count: Int
+
+        init(images: Int, inputChannels cin: Int, plane: Int, units: Int, threads: Int) {
+            let tile = tilePixels
+            chunk = max(tile, 32 * 1024 / cin / tile * tile)
+            chunks = (plane + chunk - 1) / chunk
+            let wanted = threads == 1 ? 1 : 4 * threads
+            groups = max(1, min(units, (wanted + images * chunks - 1) / (images * chunks)))
+            unitsPerGroup = (units + groups - 1) / groups
+            (self.units, self.plane) = (units, plane)
+            count = images * chunks * groups
+        }
+
+        /// Task `t`'s image, pixels and units (empty for a group past the last unit).
+        func task(_ t: Int) -> (batch: Int, pixels: Range<Int>, units: Range<Int>) {
+            let group = t % groups, rest = t / groups
+            let p0 = rest % chunks * chunk, first = min(units, group * unitsPerGroup)
+            return (rest / chunks, p0..<min(plane, p0 + chunk), first..<min(units, first + unitsPerGroup))
+        }
+    }
+
     /// A blocked convolution's filters: 1x1 and 3x3 from a plain input as `[outputBlock][cin * taps][16]`,
     /// depthwise as `[block][9][16]`.
     final class Weights: @unchecked Sendable {
@@ -97,21 +123,13 @@ enum BlockedLayoutKernel {
                 }
             }
         } else if c.groups == 1 {
-            // Pixel chunks whose input (all channels) stays in L2 while every output block pair reads it.
-            let tile = tilePixels
-            let chunk = max(tile, 32 * 1024 / cin / tile * tile)
-            let chunks = (plane + chunk - 1) / chunk
-            let pairs = (cout / 16 + 1) / 2
-            let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
-            let groups = max(1, min(pairs, (wanted + n * chunks - 1) / (n * chunks)))
-            let pairsPerGroup = (pairs + groups - 1) / groups
-            pool.parallelFor(n * chunks * groups) { task in
-                let group = task % groups, rest = task / groups
-                let batch = rest / chunks, p0 = rest % chunks * chunk
-                let first = group * pairsPerGroup * 2, last = min(cout / 16, first + pairsPerGroup * 2)
+            let tasks = PointwiseTasks(images: n, inputChannels: cin, plane: plane, units: (cout / 16 + 1) / 2, threads: pool.threads)
+            pool.parallelFor(tasks.count) { task in
+                let (batch, pixels, pairs) = tasks.task(task)
+                let first = 2 * pairs.lowerBound, last = min(cout / 16, 2 * pairs.upperBound)
                 guard first < last else { return }
                 pointwise(src: xd + batch * cin * plane, inputBlocks: cin / 16, plane: plane, weight: wd, bias: bd,
-                                           dst: od + batch * cout * plane, outputBlocks: first..<last, pixels: p0..<min(plane, p0 + chunk),
+                                           dst: od + batch * cout * plane, outputBlocks: first..<last, pixels: pixels,
                                            lower: lower, upper: upper)
             }
         } else {
@@ -252,18 +270,10 @@ enum BlockedLayoutKernel {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let cout = out.shape[1], plane = h * w, blocks = cout / 16
         let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
-        // Pixel chunks whose input (all channels) stays in L2 while every block pair reads it, as for
-        // a 1x1 convolution.
-        let tile = tilePixels
-        let chunk = max(tile, 32 * 1024 / cin / tile * tile)
-        let chunks = (plane + chunk - 1) / chunk
-        let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
-        let groups = max(1, min(blocks, (wanted + n * chunks - 1) / (n * chunks)))
-        let blocksPerGroup = (blocks + groups - 1) / groups
-        pool.parallelFor(n * chunks * groups, withScratch: { task, scratch in
-            let group = task % groups, rest = task / groups
-            let batch = rest / chunks, p0 = rest % chunks * chunk, p1 = min(plane, p0 + chunk)
-            let first = group * blocksPerGroup, last = min(blocks, first + blocksPerGroup)
+        let tasks = PointwiseTasks(images: n, inputChannels: cin, plane: plane, units: blocks, threads: pool.threads)
+        pool.parallelFor(tasks.count, withScratch: { task, scratch in
+            let (batch, range, outputBlocks) = tasks.task(task)
+            let (p0, p1, first, last) = (range.lowerBound, range.upperBound, outputBlocks.lowerBound, outputBlocks.upperBound)
             guard first < last else { return }
             let pixels = p1 - p0
             let taps = scratch.region(1, count: 4 * (last - first) * pixels * 16)
