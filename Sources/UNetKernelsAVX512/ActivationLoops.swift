@@ -71,6 +71,41 @@ public enum ActivationLoops {
         }
     }
 
+    /// `dst[p * 16 + lane] = src[p * 16 + lane] * scale[lane] + shift[lane]` for `p < pixels`: a
+    /// channel block of the NCHW16c layout normalised (GroupNorm), modulated (FiLM) or shifted by a
+    /// per-channel vector (scale 1, which adds exactly). `src` may be `dst`.
+    @inline(never)
+    public static func scaleShiftBlocked(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, pixels: Int,
+                                         scale: UnsafePointer<Float>, shift: UnsafePointer<Float>) {
+        let s = UnsafeRawPointer(scale).loadUnaligned(as: SIMD16<Float>.self)
+        let t = UnsafeRawPointer(shift).loadUnaligned(as: SIMD16<Float>.self)
+        let from = UnsafeRawPointer(src), to = UnsafeMutableRawPointer(dst)
+        for p in 0..<pixels {
+            // Multiply then add, as the plain layout's scalar loop does: the same bits in both layouts.
+            let v = from.loadUnaligned(fromByteOffset: 64 * p, as: SIMD16<Float>.self) * s
+            to.storeBytes(of: v + t, toByteOffset: 64 * p, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// Per channel of an NCHW16c block, over `pixels` consecutive pixels: the sum (into `sum[lane]`)
+    /// and the sum of squared deviations from that run's own mean (into `squares[lane]`), the
+    /// block statistics a GroupNorm reader combines.
+    @inline(never)
+    public static func statisticsBlocked(_ src: UnsafePointer<Float>, pixels: Int, sum: UnsafeMutablePointer<Float>,
+                                         squares: UnsafeMutablePointer<Float>) {
+        let from = UnsafeRawPointer(src)
+        var total = SIMD16<Float>()
+        for p in 0..<pixels { total += from.loadUnaligned(fromByteOffset: 64 * p, as: SIMD16<Float>.self) }
+        let mean = total / SIMD16(repeating: Float(pixels))
+        var deviations = SIMD16<Float>()
+        for p in 0..<pixels {
+            let d = from.loadUnaligned(fromByteOffset: 64 * p, as: SIMD16<Float>.self) - mean
+            deviations += d * d
+        }
+        UnsafeMutableRawPointer(sum).storeBytes(of: total, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(squares).storeBytes(of: deviations, as: SIMD16<Float>.self)
+    }
+
     /// `dst[i] = src[i] * scale + shift` for `i < count` (a normalised channel).
     @inline(never)
     public static func scaleShift(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) {

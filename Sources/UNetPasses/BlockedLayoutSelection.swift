@@ -1,9 +1,10 @@
 import UNetIR
 
-/// Puts runs of depthwise, 1x1 and 3x3 convolutions (Winograd ones, and im2col ones on small maps)
-/// and 2x2 transposed ones, with their pooling, nearest upsampling and zero-copy concatenations, in
-/// the channel-blocked layout NCHW16c, with reorder steps only where such a region meets the rest
-/// of the graph.
+/// Puts runs of depthwise, 1x1 and 3x3 convolutions (Winograd ones, and im2col ones of any stride
+/// on small maps) and 2x2 transposed ones, with their pooling, padding, nearest upsampling,
+/// zero-copy concatenations, GroupNorms and self-attentions, and their epilogues (per-channel time
+/// embeddings, FiLM and GroupNorm statistics included), in the channel-blocked layout NCHW16c,
+/// with reorder steps only where such a region meets the rest of the graph.
 ///
 /// In the plain layout a 1x1 convolution reads its K input channels at a plane's distance from
 /// each other: at 256x256 that is 256 KB, so every channel's rows land in the same L1 and L2 sets,
@@ -57,9 +58,10 @@ public struct BlockedLayoutSelection: GraphPass {
         return s.layout
     }
 
-    /// Whether the blocked kernels compute an operator (reading `input`, computing by `algorithm`):
-    /// the shapes they handle.
-    public static func blockedKernelApplies(_ op: Op, input: Shape, output: Shape, algorithm: ConvolutionAlgorithm = .gemm) -> Bool {
+    /// Whether the blocked kernels compute an operator (reading `input` as the first of `inputs`
+    /// operator inputs, computing by `algorithm`): the shapes they handle.
+    public static func blockedKernelApplies(_ op: Op, input: Shape, output: Shape, algorithm: ConvolutionAlgorithm = .gemm,
+                                            inputs: Int = 1) -> Bool {
         // No empty dimension: the kernels split work by batch, blocks and rows.
         guard input.count == 4, output.count == 4, input.allSatisfy({ $0 > 0 }), output.allSatisfy({ $0 > 0 }), output[1] % 16 == 0 else {
             return false
@@ -72,8 +74,8 @@ public struct BlockedLayoutSelection: GraphPass {
             if algorithm == .winograd4x4 {
                 return c.pad == (1, 1) && ConvolutionAlgorithmSelection.winogradApplies(c, input: input, output: output)
             }
-            if c.groups == 1 && c.kernel == (3, 3) && c.stride == (1, 1) && c.pad == (1, 1) && c.dilation == (1, 1) {
-                return output[2] == input[2] && output[3] == input[3] && output[2] * output[3] <= maximumIm2colPixels
+            if c.groups == 1 && c.kernel == (3, 3) && c.dilation == (1, 1) {
+                return output[2] * output[3] <= maximumIm2colPixels
             }
             return c.groups == input[1] && c.out == input[1] && c.kernel == (3, 3) && c.stride == (1, 1) && c.pad == (1, 1)
                 && c.dilation == (1, 1)
@@ -87,6 +89,12 @@ public struct BlockedLayoutSelection: GraphPass {
             return u.mode == .nearest && output[2] == 2 * input[2] && output[3] == 2 * input[3]
         case .concat(let axis):
             return axis == 1 || axis == -3
+        case .groupNorm, .instanceNorm, .pad:
+            // Per-channel statistics and spatial moves of whole 16-channel pixels.
+            return true
+        case .attention:
+            // Self-attention on the map (no context): its projections are 1x1 convolutions.
+            return inputs == 1
         case .reorder:
             return true
         default:
@@ -94,20 +102,23 @@ public struct BlockedLayoutSelection: GraphPass {
         }
     }
 
-    /// Whether an epilogue op of a blocked step computes the same in either layout: elementwise,
-    /// with an operand (a residual) of the output's shape read in the output's layout. Per-channel
-    /// ones (`addChannel`, `film`, `statistics`) index channels as planes.
-    public static func layoutFree(_ e: Epilogue) -> Bool {
-        switch e {
-        case .unary, .add: return true
-        case .addChannel, .film, .statistics: return false
+    /// Whether epilogue operand `slot` of step `s` is a per-channel vector (`addChannel`, `film`):
+    /// `[B, C]`-like, indexed by channel alone, so it is read plain whatever the step's layout.
+    public static func isChannelOperand(_ s: Step, slot: Int) -> Bool {
+        s.epilogue.contains { e in
+            switch e {
+            case .addChannel(let k), .film(let k): return k == slot
+            case .unary, .add, .statistics: return false
+            }
         }
     }
 
-    /// The layout step `s` reads its input in slot `slot`: an epilogue operand in the step's own
-    /// layout, an operator input in `operatorInputLayout`'s.
+    /// The layout step `s` reads its input in slot `slot`: an operator input in
+    /// `operatorInputLayout`'s, a per-channel epilogue operand plain, any other epilogue operand (a
+    /// residual, of the output's shape) in the step's own.
     public static func inputLayout(of s: Step, slot: Int, firstInput input: Step) -> ActivationLayout {
-        slot < s.operatorArity ? operatorInputLayout(of: s, firstInput: input) : s.layout
+        if slot < s.operatorArity { return operatorInputLayout(of: s, firstInput: input) }
+        return isChannelOperand(s, slot: slot) ? .plain : s.layout
     }
 
     /// A region must also have this many convolutions per reorder at its edges: a reorder moves a
@@ -124,7 +135,7 @@ public struct BlockedLayoutSelection: GraphPass {
             let s = graph.steps[m]
             for (slot, v) in s.inputs.enumerated() where !members.contains(v) {
                 let stem = slot < s.operatorArity && Self.readsPlainInput(s.op, input: graph.steps[v].shape)
-                if !stem { incoming.insert(v) }
+                if !stem && !Self.isChannelOperand(s, slot: slot) { incoming.insert(v) }
             }
             for u in users[m] where !members.contains(u) {
                 let reader = graph.steps[u]
@@ -139,18 +150,20 @@ public struct BlockedLayoutSelection: GraphPass {
     public func run(_ graph: inout OptimizedGraph) -> Int {
         guard enabled else { return 0 }
         let users = graph.consumers()
-        // Candidates: the kernels apply, and the epilogue is elementwise (layout-free, residuals of the output's shape).
+        // Candidates: the kernels apply, and epilogue operands are residuals of the output's shape or per-channel vectors.
         var blocked = Set<Int>()
         for (i, s) in graph.steps.enumerated() where s.live {
-            guard let x = s.operatorInputs.first, s.epilogue.allSatisfy(Self.layoutFree),
-                  s.inputs.dropFirst(s.operatorArity).allSatisfy({ graph.steps[$0].shape == s.shape }) else { continue }
+            guard let x = s.operatorInputs.first,
+                  s.inputs.indices.dropFirst(s.operatorArity).allSatisfy({ graph.steps[s.inputs[$0]].shape == s.shape || Self.isChannelOperand(s, slot: $0) })
+            else { continue }
             if case .concat = s.op {
                 guard graph.elidedConcats.contains(i),
                       s.inputs.allSatisfy({ graph.steps[$0].shape.count == 4 && graph.steps[$0].shape[1] % 16 == 0 }) else { continue }
             } else if case .reorder = s.op {
                 continue
             }
-            guard Self.blockedKernelApplies(s.op, input: graph.steps[x].shape, output: s.shape, algorithm: s.algorithm) else { continue }
+            guard Self.blockedKernelApplies(s.op, input: graph.steps[x].shape, output: s.shape, algorithm: s.algorithm, inputs: s.operatorArity)
+            else { continue }
             blocked.insert(i)
         }
         // An elided concat's operands write into its buffer: all of them share its layout.

@@ -118,15 +118,21 @@ public final class Executor {
                 handled = BlockedLayoutKernel.depthwisePointwise(depthwise, x: operands[0], weights: weights, bias: bias, out: out, pool: pool,
                                                                  epilogue: epilogue)
             } else if let projections = attentionProjections[i], case .attention(let a) = step.op {
-                AttentionKernel.runSpatial(a, x: operands[0], projections: projections, out: out, pool: pool, epilogue: epilogue,
-                                           probabilities: probabilities)
-                handled = true
+                if step.layout == .blocked16 {
+                    AttentionKernel.runSpatialBlocked(a, x: operands[0], projections: projections, out: out, pool: pool,
+                                                      probabilities: probabilities)
+                    handled = false
+                } else {
+                    AttentionKernel.runSpatial(a, x: operands[0], projections: projections, out: out, pool: pool, epilogue: epilogue,
+                                               probabilities: probabilities)
+                    handled = true
+                }
             } else {
                 handled = execute(step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data }, blockedInput: blockedInput[i])
             }
-            if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue, out: out, pool: pool) }
+            if let epilogue, !handled { EpilogueKernel.applyWhole(epilogue, out: out, layout: step.layout, pool: pool) }
             if let attention {
                 if let probabilities { attention(step.name, probabilities) }
                 // A gate's sigmoid may have been fused into the step before it: the step's output is then the map.
@@ -191,6 +197,14 @@ public final class Executor {
         case .batchNorm(let eps):
             NormalizationKernel.batchNorm(eps: eps, x: x[0], weight: required(0), bias: required(1), mean: required(2), variance: required(3),
                                           out: out, pool: pool)
+        case .groupNorm(let groups, let eps, let affine) where layout == .blocked16:
+            NormalizationKernel.groupNormBlocked(groups: groups, eps: eps, x: x[0], weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil,
+                                                 out: out, pool: pool, epilogue: epilogue, statistics: inputStatistics)
+            return true
+        case .instanceNorm(let eps, let affine) where layout == .blocked16:
+            NormalizationKernel.groupNormBlocked(groups: x[0].shape[1], eps: eps, x: x[0], weight: affine ? weight(0) : nil,
+                                                 bias: affine ? weight(1) : nil, out: out, pool: pool, epilogue: epilogue, statistics: inputStatistics)
+            return true
         case .groupNorm(let groups, let eps, let affine):
             NormalizationKernel.groupNorm(groups: groups, eps: eps, x: x[0], weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil,
                                           out: out, pool: pool, epilogue: epilogue, statistics: inputStatistics)
@@ -216,7 +230,7 @@ public final class Executor {
             if layout == .blocked16 { BlockedLayoutKernel.upsample(x: x[0], out: out, pool: pool) } else { ResamplingKernel.upsample(u, x: x[0], out: out, pool: pool) }
         case .pixelShuffle(let f): LayoutKernel.pixelShuffle(factor: f, x: x[0], out: out)
         case .channelShuffle(let g): LayoutKernel.channelShuffle(groups: g, x: x[0], out: out)
-        case .pad(let p): LayoutKernel.pad(p, x: x[0], out: out, pool: pool)
+        case .pad(let p): LayoutKernel.pad(p, x: x[0], out: out, lanes: layout == .blocked16 ? 16 : 1, pool: pool)
         case .crop(let c): LayoutKernel.crop(c, x: x[0], out: out)
         case .timestepEmbedding(let t): ConditioningKernel.timestepEmbedding(t, x: x[0], out: out)
         case .labToRGB: ConditioningKernel.labToRGB(x: x[0], out: out)

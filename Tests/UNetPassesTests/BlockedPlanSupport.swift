@@ -43,6 +43,28 @@ enum BlockedPlanSupport {
         }
     }
 
+    /// `result`'s outputs are the same bits at 1, 2 and 3 threads, and within `tolerance` relative
+    /// L2 (no NaN) of `reference`'s: layouts whose kernels sum in different orders.
+    static func assertAgrees(_ result: Compiler.Result, with reference: Compiler.Result, tolerance: Float, _ context: String,
+                             file: StaticString = #filePath, line: UInt = #line) throws {
+        let expected = try outputs(reference, threads: 1), own = try outputs(result, threads: 1)
+        XCTAssertEqual(Set(own.keys), Set(expected.keys), context, file: file, line: line)
+        for (name, v) in own {
+            let r = expected[name] ?? []
+            XCTAssertEqual(v.count, r.count, "\(context): \(name)", file: file, line: line)
+            var difference: Float = 0, norm: Float = 0
+            for (a, b) in zip(v, r) { (difference, norm) = (difference + (a - b) * (a - b), norm + b * b) }
+            XCTAssertFalse(v.contains { $0.isNaN }, "\(context): \(name) has NaN", file: file, line: line)
+            XCTAssertLessThanOrEqual((difference / max(norm, .leastNormalMagnitude)).squareRoot(), tolerance, "\(context): \(name)",
+                                     file: file, line: line)
+        }
+        for threads in [2, 3] {
+            for (name, v) in try outputs(result, threads: threads) {
+                XCTAssertEqual(v, own[name], "\(context): \(name) at \(threads) threads", file: file, line: line)
+            }
+        }
+    }
+
     /// Writes `result` to a plan file, checks that the plan runs like the graph in memory, and hands
     /// the loaded plan to `body` (for tampering with its manifest).
     static func roundTrip(_ result: Compiler.Result, file: StaticString = #filePath, line: UInt = #line,

@@ -125,6 +125,19 @@ enum AttentionKernel {
                                  packed: p.out)
     }
 
+    /// `runSpatial` on a feature map in the channel-blocked layout. Attention mixes every token
+    /// with every other, so its operands are matrices, not maps: the input becomes the token-major
+    /// operand of the Q, K, V projection (the copy the plain path makes when it packs that
+    /// product's panels) and the output comes back to blocks. The caller applies the step's
+    /// epilogue to `out` in the blocked layout.
+    static func runSpatialBlocked(_ a: Attention, x: Tensor, projections p: PackedProjections, out: Tensor, pool: ThreadPool,
+                                  probabilities: Tensor?) {
+        let plainInput = Tensor(shape: x.shape), plainOutput = Tensor(shape: out.shape)
+        BlockedLayoutKernel.reorder(x: x, out: plainInput, to: .plain, pool: pool)
+        runSpatial(a, x: plainInput, projections: p, out: plainOutput, pool: pool, epilogue: nil, probabilities: probabilities)
+        BlockedLayoutKernel.reorder(x: plainOutput, out: out, to: .blocked16, pool: pool)
+    }
+
     /// Softmax down each column of `s` (`rows` x `columns`, rows contiguous): the vector kernel
     /// (AVX-512 or AVX2), or libm's `expf`.
     static func softmaxColumns(_ s: UnsafeMutablePointer<Float>, rows: Int, columns: Int, scale: Float) {

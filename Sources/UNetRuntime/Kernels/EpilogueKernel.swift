@@ -118,9 +118,13 @@ enum EpilogueKernel {
         }
     }
 
-    /// The whole output at once, split over the pool by channel planes.
-    static func applyWhole(_ epilogue: EpilogueContext, out: Tensor, pool: ThreadPool) {
+    /// The whole output at once, split over the pool by channel planes (or blocks, `applyWholeBlocked`).
+    static func applyWhole(_ epilogue: EpilogueContext, out: Tensor, layout: ActivationLayout = .plain, pool: ThreadPool) {
         guard !epilogue.ops.isEmpty else { return }
+        if layout == .blocked16 && out.shape.count == 4 {
+            applyWholeBlocked(epilogue, out: out, pool: pool)
+            return
+        }
         let rank4 = out.shape.count == 4
         let batch = rank4 ? out.shape[0] : 1
         let channels = rank4 ? out.shape[1] : 1

@@ -84,25 +84,27 @@ enum LayoutKernel {
         }
     }
 
-    static func pad(_ p: Pad, x: Tensor, out: Tensor, pool: ThreadPool) {
+    /// `lanes` is 16 for the channel-blocked layout, whose planes hold 16-channel pixels: padding
+    /// moves whole pixels, so the same loops serve both layouts.
+    static func pad(_ p: Pad, x: Tensor, out: Tensor, lanes: Int = 1, pool: ThreadPool) {
         let (h, w) = (x.shape[2], x.shape[3])
         let (ho, wo) = (out.shape[2], out.shape[3])
         let xd = x.data, od = out.data
         let value = Float(p.value)
-        pool.parallelFor(x.shape[0] * x.shape[1], elements: x.count + out.count) { plane in
-            let src = xd + plane * h * w, dst = od + plane * ho * wo
+        pool.parallelFor(x.shape[0] * x.shape[1] / lanes, elements: x.count + out.count) { plane in
+            let src = xd + plane * h * w * lanes, dst = od + plane * ho * wo * lanes
             if p.mode == .zero {
                 // Rows of the fill value around each input row's copy.
                 for oy in 0..<ho {
-                    let row = dst + oy * wo, iy = oy - p.top
+                    let row = dst + oy * wo * lanes, iy = oy - p.top
                     let first = max(0, p.left), last = min(wo, p.left + w)
                     guard iy >= 0 && iy < h && first < last else {
-                        row.update(repeating: value, count: wo)
+                        row.update(repeating: value, count: wo * lanes)
                         continue
                     }
-                    row.update(repeating: value, count: first)
-                    (row + first).update(from: src + iy * w + (first - p.left), count: last - first)
-                    (row + last).update(repeating: value, count: wo - last)
+                    row.update(repeating: value, count: first * lanes)
+                    (row + first * lanes).update(from: src + (iy * w + (first - p.left)) * lanes, count: (last - first) * lanes)
+                    (row + last * lanes).update(repeating: value, count: (wo - last) * lanes)
                 }
                 return
             }
@@ -111,7 +113,9 @@ enum LayoutKernel {
                     var iy = oy - p.top, ix = ox - p.left
                     switch p.mode {
                     case .zero:
-                        dst[oy * wo + ox] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? src[iy * w + ix] : value
+                        for lane in 0..<lanes {
+                            dst[(oy * wo + ox) * lanes + lane] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? src[(iy * w + ix) * lanes + lane] : value
+                        }
                         continue
                     case .reflect:
                         if iy < 0 { iy = -iy } else if iy >= h { iy = 2 * (h - 1) - iy }
@@ -120,7 +124,7 @@ enum LayoutKernel {
                         iy = min(max(iy, 0), h - 1)
                         ix = min(max(ix, 0), w - 1)
                     }
-                    dst[oy * wo + ox] = src[iy * w + ix]
+                    (dst + (oy * wo + ox) * lanes).update(from: src + (iy * w + ix) * lanes, count: lanes)
                 }
             }
         }
