@@ -51,11 +51,7 @@ extension EpilogueKernel {
     /// `run = run * scale + shift` over `pixels` pixels of one block; `vectors` holds the 16 scales then the 16 shifts.
     private static func scaleShift(_ run: UnsafeMutablePointer<Float>, pixels: Int, vectors: UnsafeMutableBufferPointer<Float>) {
         guard let s = vectors.baseAddress else { return }
-        if GEMM.avx512 {
-            UNetKernelsAVX512.ActivationLoops.scaleShiftBlocked(run, run, pixels: pixels, scale: s, shift: s + 16)
-        } else {
-            UNetKernelsAVX2.ActivationLoops.scaleShiftBlocked(run, run, pixels: pixels, scale: s, shift: s + 16)
-        }
+        BlockedLayoutKernel.scaleShift(run, run, pixels: pixels, scale: s, shift: s + 16)
     }
 
     /// Block statistics of channel block `block` over `pixelRange`, in the plain layout's format:
@@ -89,10 +85,8 @@ extension EpilogueKernel {
     static func applyWholeBlocked(_ epilogue: EpilogueContext, out: Tensor, pool: ThreadPool) {
         let (batch, channels, pixels) = (out.shape[0], out.shape[1], out.shape[2] * out.shape[3])
         let blocks = batch * channels / 16
-        let size = Epilogue.statisticsBlock
-        let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
-        let parts = max(1, min((pixels + size - 1) / size, (wanted + blocks - 1) / blocks))
-        let perPart = ((pixels + parts - 1) / parts + size - 1) / size * size
+        let (parts, perPart) = BlockedLayoutKernel.pixelParts(blocks: blocks, pixels: pixels, granule: Epilogue.statisticsBlock,
+                                                             threads: pool.threads)
         let data = out.data
         pool.parallelFor(blocks * parts, elements: 2 * out.count) { task in
             let block = task / parts, p0 = task % parts * perPart

@@ -71,6 +71,32 @@ enum BlockedLayoutKernel {
         }
     }
 
+    /// Whether a blocked convolution runs by `im2colConv3x3` (a 3x3 on blocked channels), whose
+    /// filters `Weights` stores tap-major.
+    static func runsIm2col(_ c: Conv2D, inputChannels: Int) -> Bool {
+        c.groups == 1 && c.kernel == (3, 3) && inputChannels % 16 == 0
+    }
+
+    /// Parts to split each of `blocks` channel blocks of `pixels` pixels into so the threads have
+    /// about four tasks each, in runs of whole `granule`s (statistics blocks, 16-pixel tiles): the
+    /// part count and the pixels per part.
+    static func pixelParts(blocks: Int, pixels: Int, granule: Int, threads: Int) -> (parts: Int, perPart: Int) {
+        let wanted = threads == 1 ? 1 : 4 * threads
+        let parts = max(1, min((pixels + granule - 1) / granule, (wanted + blocks - 1) / blocks))
+        return (parts, ((pixels + parts - 1) / parts + granule - 1) / granule * granule)
+    }
+
+    /// `run = run * scale + shift` (or from `src`) over `pixels` pixels of one block: 16 scales and
+    /// 16 shifts, the kernel of this machine's ISA.
+    static func scaleShift(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, pixels: Int, scale: UnsafePointer<Float>,
+                           shift: UnsafePointer<Float>) {
+        if GEMM.avx512 {
+            UNetKernelsAVX512.ActivationLoops.scaleShiftBlocked(src, dst, pixels: pixels, scale: scale, shift: shift)
+        } else {
+            UNetKernelsAVX2.ActivationLoops.scaleShiftBlocked(src, dst, pixels: pixels, scale: scale, shift: shift)
+        }
+    }
+
     /// A blocked convolution's filters: 1x1 and 3x3 from a plain input as `[outputBlock][cin * taps][16]`,
     /// 3x3 from a blocked input (by im2col) tap-major as `[outputBlock][taps * cin][16]`, depthwise
     /// as `[block][9][16]`.
@@ -82,7 +108,7 @@ enum BlockedLayoutKernel {
             let blocks = c.out / 16
             let taps = c.kernel.0 * c.kernel.1
             let k = c.groups == 1 ? inputChannels * taps : 9
-            let tapMajor = c.groups == 1 && taps > 1 && inputChannels % 16 == 0
+            let tapMajor = runsIm2col(c, inputChannels: inputChannels)
             storage = Tensor(shape: [max(1, c.out * k)])
             let src = weight.data, dst = storage.data
             for b in 0..<blocks {
@@ -108,7 +134,7 @@ enum BlockedLayoutKernel {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let cout = out.shape[1], plane = h * w
         let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
-        if c.groups == 1 && c.kernel == (3, 3) && cin % 16 == 0 {
+        if runsIm2col(c, inputChannels: cin) {
             im2colConv3x3(c, x: x, weights: weights, bias: bias, out: out, pool: pool, lower: lower, upper: upper)
         } else if c.groups == 1 && c.kernel == (3, 3) {
             // From a plain image: row ranges and output block pairs split over the threads.
@@ -360,8 +386,7 @@ enum BlockedLayoutKernel {
         let toBlocked = layout == .blocked16
         let (plain, blocked) = toBlocked ? (x.data, out.data) : (out.data, x.data)
         // Whole 16-pixel tiles per part, enough parts for the threads.
-        let parts = pool.threads == 1 ? 1 : max(1, min((plane + 15) / 16, (4 * pool.threads + blocks - 1) / blocks))
-        let perPart = ((plane + parts - 1) / parts + 15) / 16 * 16
+        let (parts, perPart) = pixelParts(blocks: blocks, pixels: plane, granule: 16, threads: pool.threads)
         pool.parallelFor(blocks * parts, elements: x.count + out.count) { task in
             let b = task / parts, p0 = task % parts * perPart
             guard p0 < plane else { return }

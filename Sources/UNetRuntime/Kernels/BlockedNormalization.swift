@@ -1,5 +1,3 @@
-import UNetKernelsAVX512
-import UNetKernelsAVX2
 import UNetIR
 import UNetPasses
 
@@ -40,20 +38,14 @@ extension NormalizationKernel {
                 ad[(b * blocks + c / 16) * 32 + 16 + c % 16] = (bd?[c] ?? 0) - Float(mean) * s
             }
         }
-        let wanted = pool.threads == 1 ? 1 : 4 * pool.threads
-        let parts = max(1, min((plane + size - 1) / size, (wanted + batch * blocks - 1) / (batch * blocks)))
-        let perPart = ((plane + parts - 1) / parts + size - 1) / size * size
+        let (parts, perPart) = BlockedLayoutKernel.pixelParts(blocks: batch * blocks, pixels: plane, granule: size, threads: pool.threads)
         let moved = x.count + out.count + (epilogue == nil ? 0 : 2 * out.count)
         pool.parallelFor(batch * blocks * parts, elements: moved) { task in
             let block = task / parts, p0 = task % parts * perPart
             guard p0 < plane else { return }
             let pixels = p0..<min(plane, p0 + perPart)
             let (src, dst) = (xd + (block * plane + p0) * 16, od + (block * plane + p0) * 16)
-            if GEMM.avx512 {
-                UNetKernelsAVX512.ActivationLoops.scaleShiftBlocked(src, dst, pixels: pixels.count, scale: ad + block * 32, shift: ad + block * 32 + 16)
-            } else {
-                UNetKernelsAVX2.ActivationLoops.scaleShiftBlocked(src, dst, pixels: pixels.count, scale: ad + block * 32, shift: ad + block * 32 + 16)
-            }
+            BlockedLayoutKernel.scaleShift(src, dst, pixels: pixels.count, scale: ad + block * 32, shift: ad + block * 32 + 16)
             if let epilogue {
                 EpilogueKernel.applyBlocked(epilogue, out: od, channels: channels, pixels: plane, batch: block / blocks,
                                             blocks: (block % blocks)..<(block % blocks + 1), pixelRange: pixels)
