@@ -32,6 +32,7 @@ public struct PassManager {
         ConvolutionAlgorithmSelection(),
         BlockedLayoutSelection(enabled: blockedLayout),
         DepthwisePointwiseFusion(),
+        NormAttentionFusion(),
         DeadCodeElimination(),
     ]) }
 

@@ -75,8 +75,10 @@ public struct Step: Sendable {
     /// How the step's output lies in memory (`BlockedLayoutSelection`); its operator inputs are in
     /// the same layout, except for a reorder's.
     public var layout: ActivationLayout = .plain
-    /// A blocked depthwise convolution that its only reader, a blocked 1x1 convolution, computes
-    /// band by band as it goes (`DepthwisePointwiseFusion`): it has no buffer and does not run itself.
+    /// A step its only reader computes as it goes: a blocked depthwise convolution by the blocked
+    /// 1x1 convolution after it, band by band (`DepthwisePointwiseFusion`), or a blocked norm by
+    /// the self-attention after it, as it copies its input (`NormAttentionFusion`). It has no
+    /// buffer and does not run itself; its reader reads its input.
     public var fusedIntoConsumer = false
 
     public var operatorInputs: ArraySlice<Int> { inputs.prefix(operatorArity) }

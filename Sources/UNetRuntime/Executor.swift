@@ -18,6 +18,8 @@ public final class Executor {
     let statistics: [Tensor?]
     /// Per 1x1 step that computes the depthwise step it reads (`Step.fusedIntoConsumer`): that step's weights and clamp.
     let fusedDepthwise: [BlockedLayoutKernel.Depthwise?]
+    /// Per blocked self-attention that computes the norm it reads (`NormAttentionFusion`): that norm.
+    let fusedNorm: [AttentionKernel.FusedNorm?]
     /// Plain steps that read their input in the blocked layout (`BlockedLayoutSelection.readsBlockedInput`).
     let blockedInput: [Bool]
 
@@ -54,6 +56,18 @@ public final class Executor {
                   let bounds = Epilogue.clampBounds(steps[d].epilogue) else { return nil }
             let bias = c.bias && program.weights[d].count > 1 ? program.weights[d][1] : nil
             return BlockedLayoutKernel.Depthwise(weights: weights, bias: bias, lower: bounds.lower, upper: bounds.upper)
+        }
+        fusedNorm = steps.map { s in
+            guard s.live, case .attention = s.op, let d = s.inputs.first, steps[d].live, steps[d].fusedIntoConsumer else { return nil }
+            let w = program.weights[d]
+            func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
+            switch steps[d].op {
+            case .groupNorm(let groups, let eps, let affine):
+                return AttentionKernel.FusedNorm(groups: groups, eps: eps, weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil)
+            case .instanceNorm(let eps, let affine):
+                return AttentionKernel.FusedNorm(groups: steps[d].shape[1], eps: eps, weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil)
+            default: return nil
+            }
         }
         blockedInput = steps.map { s in
             guard s.live, s.layout == .plain, let x = s.inputs.first, case .conv2d = s.op else { return false }
@@ -99,8 +113,8 @@ public final class Executor {
             let depthwise = fusedDepthwise[i]
             var operands: [Tensor] = []
             for (slot, v) in step.inputs.enumerated() {
-                // A fused depthwise step's input stands in for its output.
-                let source = slot == 0 && depthwise != nil ? g.steps[v].inputs[0] : v
+                // A step computed by its reader (a depthwise convolution, a norm): its input stands in for its output.
+                let source = slot == 0 && g.steps[v].fusedIntoConsumer ? g.steps[v].inputs[0] : v
                 guard let t = values[source] else { throw RuntimeError("internal: step '\(step.name)' reads a value with no storage") }
                 operands.append(t)
             }
@@ -119,8 +133,10 @@ public final class Executor {
                                                                  epilogue: epilogue)
             } else if let projections = attentionProjections[i], case .attention(let a) = step.op {
                 if step.layout == .blocked16 {
+                    let norm = fusedNorm[i]
                     AttentionKernel.runSpatialBlocked(a, x: operands[0], projections: projections, out: out, pool: pool,
-                                                      probabilities: probabilities)
+                                                      probabilities: probabilities, norm: norm,
+                                                      statistics: norm == nil ? nil : statistics[g.steps[step.inputs[0]].inputs[0]]?.data)
                     handled = false
                 } else {
                     AttentionKernel.runSpatial(a, x: operands[0], projections: projections, out: out, pool: pool, epilogue: epilogue,
@@ -128,6 +144,7 @@ public final class Executor {
                     handled = true
                 }
             } else {
+                guard fusedNorm[i] == nil else { throw RuntimeError("internal: step '\(step.name)' computes a norm but has no blocked attention kernel") }
                 handled = execute(step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data }, blockedInput: blockedInput[i])

@@ -380,7 +380,10 @@ enum BlockedLayoutKernel {
     }
 
     /// `out` = `x` in the other layout.
-    static func reorder(x: Tensor, out: Tensor, to layout: ActivationLayout, pool: ThreadPool) {
+    /// `affine`, toward the plain layout only: per block 16 scales then 16 shifts applied to each
+    /// channel as it lands (`NormalizationKernel.blockedAffine`), the same multiply and add a
+    /// blocked norm applies before the copy.
+    static func reorder(x: Tensor, out: Tensor, to layout: ActivationLayout, pool: ThreadPool, affine: UnsafePointer<Float>? = nil) {
         let plane = x.shape[2] * x.shape[3]
         let blocks = x.shape[0] * x.shape[1] / 16
         let toBlocked = layout == .blocked16
@@ -397,6 +400,13 @@ enum BlockedLayoutKernel {
                 BlockedReorderAVX512.block(plain: p, blocked: q, plane: plane, pixels: pixels, toBlocked: toBlocked)
             } else {
                 UNetKernelsAVX2.BlockedReorderQuarters.block(plain: p, blocked: q, plane: plane, pixels: pixels, toBlocked: toBlocked)
+            }
+            // The task's channel rows are still in L1.
+            if let affine, !toBlocked {
+                for lane in 0..<16 {
+                    let row = p + lane * plane + pixels.lowerBound
+                    NormalizationKernel.scaleShift(row, row, count: pixels.count, scale: affine[b * 32 + lane], shift: affine[b * 32 + 16 + lane])
+                }
             }
         }
     }

@@ -12,10 +12,35 @@ extension NormalizationKernel {
     static func groupNormBlocked(groups: Int, eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, out: Tensor, pool: ThreadPool,
                                  epilogue: EpilogueContext?, statistics recorded: UnsafeMutablePointer<Float>?) {
         let (batch, channels, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
+        let blocks = channels / 16
+        let affine = blockedAffine(groups: groups, eps: eps, x: x, weight: weight, bias: bias, pool: pool, statistics: recorded)
+        let xd = x.data, od = out.data, ad = affine.data
+        let (parts, perPart) = BlockedLayoutKernel.pixelParts(blocks: batch * blocks, pixels: plane, granule: Epilogue.statisticsBlock,
+                                                              threads: pool.threads)
+        let moved = x.count + out.count + (epilogue == nil ? 0 : 2 * out.count)
+        pool.parallelFor(batch * blocks * parts, elements: moved) { task in
+            let block = task / parts, p0 = task % parts * perPart
+            guard p0 < plane else { return }
+            let pixels = p0..<min(plane, p0 + perPart)
+            let (src, dst) = (xd + (block * plane + p0) * 16, od + (block * plane + p0) * 16)
+            BlockedLayoutKernel.scaleShift(src, dst, pixels: pixels.count, scale: ad + block * 32, shift: ad + block * 32 + 16)
+            if let epilogue {
+                EpilogueKernel.applyBlocked(epilogue, out: od, channels: channels, pixels: plane, batch: block / blocks,
+                                            blocks: (block % blocks)..<(block % blocks + 1), pixelRange: pixels)
+            }
+        }
+        withExtendedLifetime(affine) {}
+    }
+
+    /// The norm as an affine map per channel of blocked map `x`: per sample and 16-channel block,
+    /// 16 scales then 16 shifts (`[B * C / 16][32]`), which `groupNormBlocked` applies and the
+    /// blocked attention applies as it copies its input (`NormAttentionFusion`).
+    static func blockedAffine(groups: Int, eps: Double, x: Tensor, weight: Tensor?, bias: Tensor?, pool: ThreadPool,
+                              statistics recorded: UnsafeMutablePointer<Float>?) -> Tensor {
+        let (batch, channels, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
         let blocks = channels / 16, perGroup = channels / groups
-        let size = Epilogue.statisticsBlock
-        let slotsPerChannel = (plane + size - 1) / size * 2
-        let xd = x.data, od = out.data, wd = weight?.data, bd = bias?.data
+        let slotsPerChannel = (plane + Epilogue.statisticsBlock - 1) / Epilogue.statisticsBlock * 2
+        let xd = x.data, wd = weight?.data, bd = bias?.data
         // Without the producer's statistics: the same per-block statistics, recorded here.
         let own = Tensor(shape: [recorded == nil ? batch * channels * slotsPerChannel : 1])
         let statistics = recorded ?? own.data
@@ -38,19 +63,7 @@ extension NormalizationKernel {
                 ad[(b * blocks + c / 16) * 32 + 16 + c % 16] = (bd?[c] ?? 0) - Float(mean) * s
             }
         }
-        let (parts, perPart) = BlockedLayoutKernel.pixelParts(blocks: batch * blocks, pixels: plane, granule: size, threads: pool.threads)
-        let moved = x.count + out.count + (epilogue == nil ? 0 : 2 * out.count)
-        pool.parallelFor(batch * blocks * parts, elements: moved) { task in
-            let block = task / parts, p0 = task % parts * perPart
-            guard p0 < plane else { return }
-            let pixels = p0..<min(plane, p0 + perPart)
-            let (src, dst) = (xd + (block * plane + p0) * 16, od + (block * plane + p0) * 16)
-            BlockedLayoutKernel.scaleShift(src, dst, pixels: pixels.count, scale: ad + block * 32, shift: ad + block * 32 + 16)
-            if let epilogue {
-                EpilogueKernel.applyBlocked(epilogue, out: od, channels: channels, pixels: plane, batch: block / blocks,
-                                            blocks: (block % blocks)..<(block % blocks + 1), pixelRange: pixels)
-            }
-        }
-        withExtendedLifetime((own, affine)) {}
+        withExtendedLifetime(own) {}
+        return affine
     }
 }

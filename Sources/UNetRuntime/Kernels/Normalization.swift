@@ -48,14 +48,7 @@ enum NormalizationKernel {
                 let c = group * perGroup + cc
                 let s = Float(inverse) * (wd?[c] ?? 1)
                 let t = (bd?[c] ?? 0) - Float(mean) * s
-                let src = xd + base + cc * plane, dst = od + base + cc * plane
-                if GEMM.avx512 {
-                    UNetKernelsAVX512.ActivationLoops.scaleShift(src, dst, count: plane, scale: s, shift: t)
-                } else if GEMM.avx2 {
-                    UNetKernelsAVX2.ActivationLoops.scaleShift(src, dst, count: plane, scale: s, shift: t)
-                } else {
-                    for i in 0..<plane { dst[i] = src[i] * s + t }
-                }
+                NormalizationKernel.scaleShift(xd + base + cc * plane, od + base + cc * plane, count: plane, scale: s, shift: t)
             }
             if let e = epilogue {
                 EpilogueKernel.apply(e, out: od, channels: channels, pixels: plane, batch: task / groups,
@@ -64,24 +57,45 @@ enum NormalizationKernel {
         }
     }
 
-    /// Mean and sum of squared deviations of one group from the producer's block statistics, merged
-    /// block by block in a fixed order with Chan's formula.
+    /// `dst[i] = src[i] * scale + shift` for `i < count` (one normalised channel; `dst` may be `src`).
+    static func scaleShift(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) {
+        if GEMM.avx512 {
+            UNetKernelsAVX512.ActivationLoops.scaleShift(src, dst, count: count, scale: scale, shift: shift)
+        } else if GEMM.avx2 {
+            UNetKernelsAVX2.ActivationLoops.scaleShift(src, dst, count: count, scale: scale, shift: shift)
+        } else {
+            for i in 0..<count { dst[i] = src[i] * scale + shift }
+        }
+    }
+
+    /// Mean and sum of squared deviations of one group from the producer's block statistics, in
+    /// two passes: the group's mean from the blocks' sums, then each block's squared deviations
+    /// plus its size times its mean's squared distance from the group's mean. Merging block by
+    /// block with Chan's formula (a division on one long dependency chain) took 25 µs for the
+    /// 4096 blocks of a 16x16 map of 256 channels, most of the GroupNorm. Four accumulators in a
+    /// fixed order keep the adds independent and the result the same on every run.
     static func combine(_ statistics: UnsafeMutablePointer<Float>, task: Int, channels: Int, pixels: Int) -> (mean: Double, squares: Double) {
-        let block = Epilogue.statisticsBlock
-        let blocks = (pixels + block - 1) / block
+        let size = Epilogue.statisticsBlock
+        let blocks = (pixels + size - 1) / size
         // The group's channels are consecutive, so its blocks are too: task * channels is its first channel overall.
         let slots = statistics + task * channels * blocks * 2
-        var count = 0.0, mean = 0.0, squares = 0.0
-        for c in 0..<channels {
-            for k in 0..<blocks {
-                let n = Double(min(block, pixels - k * block))
-                let s = Double(slots[(c * blocks + k) * 2]), q = Double(slots[(c * blocks + k) * 2 + 1])
-                let delta = s / n - mean
-                let total = count + n
-                mean += delta * n / total
-                squares += q + delta * delta * count * n / total
-                count = total
+        let count = channels * blocks
+        func accumulate(_ term: (Int) -> Double) -> Double {
+            var lanes = (0.0, 0.0, 0.0, 0.0)
+            var i = 0
+            while i + 4 <= count {
+                lanes.0 += term(i); lanes.1 += term(i + 1); lanes.2 += term(i + 2); lanes.3 += term(i + 3)
+                i += 4
             }
+            while i < count { lanes.0 += term(i); i += 1 }
+            return (lanes.0 + lanes.1) + (lanes.2 + lanes.3)
+        }
+        let mean = accumulate { Double(slots[$0 * 2]) } / Double(channels * pixels)
+        let lastSize = Double(pixels - (blocks - 1) * size), ragged = pixels % size != 0
+        let squares = accumulate { i in
+            let n = ragged && i % blocks == blocks - 1 ? lastSize : Double(size)
+            let deviation = Double(slots[i * 2]) / n - mean
+            return Double(slots[i * 2 + 1]) + n * deviation * deviation
         }
         return (mean, squares)
     }
