@@ -33,6 +33,7 @@ public struct PassManager {
         BlockedLayoutSelection(enabled: blockedLayout),
         DepthwisePointwiseFusion(),
         NormAttentionFusion(),
+        PadConvolutionFusion(),
         DeadCodeElimination(),
     ]) }
 

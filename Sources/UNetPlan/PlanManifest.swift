@@ -213,7 +213,7 @@ public struct PlanManifest: Codable, Sendable {
             }
         }
         if let output = outputs.first(where: { g.steps[$0.step].layout != .plain }) { return "output '\(output.name)' is not in the plain layout" }
-        // Steps computed by their reader: a depthwise step by the 1x1 step that reads it once, a norm by its attention.
+        // Steps computed by their reader: a depthwise step by the 1x1 step that reads it once, a norm by its attention, a pad by its 3x3.
         let fused = steps.indices.filter { steps[$0].live && steps[$0].fusedIntoConsumer == true }
         if !fused.isEmpty {
             let users = g.consumers()
@@ -222,7 +222,8 @@ public struct PlanManifest: Codable, Sendable {
                 guard users[i].count == 1, !outputSteps.contains(i), !elidedConcats.contains(i), let x = g.steps[i].inputs.first,
                       g.steps[users[i][0]].inputs.first == i, !g.steps[users[i][0]].fusedIntoConsumer,
                       DepthwisePointwiseFusion.fusible(g.steps[i], into: g.steps[users[i][0]], input: g.steps[x].shape)
-                        || NormAttentionFusion.fusible(g.steps[i], into: g.steps[users[i][0]]) else {
+                        || NormAttentionFusion.fusible(g.steps[i], into: g.steps[users[i][0]])
+                        || PadConvolutionFusion.fusible(g.steps[i], into: g.steps[users[i][0]], input: g.steps[x].shape) else {
                     return "step \(i) ('\(steps[i].name)') is marked as computed by its reader, which cannot compute it"
                 }
             }

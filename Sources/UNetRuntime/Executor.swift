@@ -20,6 +20,9 @@ public final class Executor {
     let fusedDepthwise: [BlockedLayoutKernel.Depthwise?]
     /// Per blocked self-attention that computes the norm it reads (`NormAttentionFusion`): that norm.
     let fusedNorm: [AttentionKernel.FusedNorm?]
+    /// Per blocked 3x3 convolution that computes the pad it reads (`PadConvolutionFusion`): its
+    /// operator with the padding it then applies itself.
+    let fusedPad: [Op?]
     /// Plain steps that read their input in the blocked layout (`BlockedLayoutSelection.readsBlockedInput`).
     let blockedInput: [Bool]
 
@@ -68,6 +71,12 @@ public final class Executor {
                 return AttentionKernel.FusedNorm(groups: steps[d].shape[1], eps: eps, weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil)
             default: return nil
             }
+        }
+        fusedPad = steps.map { s in
+            guard s.live, case .conv2d(var c) = s.op, let d = s.inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
+                  case .pad(let p) = steps[d].op else { return nil }
+            c.pad = PadConvolutionFusion.padding(of: c, fused: p)
+            return .conv2d(c)
         }
         blockedInput = steps.map { s in
             guard s.live, s.layout == .plain, let x = s.inputs.first, case .conv2d = s.op else { return false }
@@ -145,7 +154,7 @@ public final class Executor {
                 }
             } else {
                 guard fusedNorm[i] == nil else { throw RuntimeError("internal: step '\(step.name)' computes a norm but has no blocked attention kernel") }
-                handled = execute(step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
+                handled = execute(fusedPad[i] ?? step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data }, blockedInput: blockedInput[i])
             }

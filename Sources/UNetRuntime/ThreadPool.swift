@@ -146,10 +146,13 @@ public final class ThreadPool: @unchecked Sendable {
         parallelFor(count, tiles: { (tile: Int, _: Int) in body(tile) })
     }
 
-    /// Floats below which a memory-bound step (a normalization, a resampling) runs on the calling
-    /// thread alone: a 16x16 map of 256 channels (64K floats, 50 µs) was slower on two threads
-    /// than on one, the hand-off costing more than the split saved.
-    static let serialElements = 1 << 17
+    /// Floats moved below which a memory-bound step (a normalization, a resampling) runs on the
+    /// calling thread alone, the hand-off costing more than the split saves. Run alone at two
+    /// threads, a step reads half its input from the other core's cache: the DDPM UNet's GroupNorms
+    /// of 8x8 maps of 256 channels (64K floats moved, 0.013-0.017 ms at one thread) took 2-8 µs
+    /// longer at two than at one with 2^17 here, and as long as at one thread split. At 4x4 (16K
+    /// floats) the split still costs more than it saves.
+    static let serialElements = 1 << 15
 
     /// Tasks a memory-bound step's tiles are grouped into, per thread.
     static let tasksPerThread = 8

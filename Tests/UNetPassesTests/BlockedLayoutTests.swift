@@ -162,7 +162,7 @@ final class BlockedLayoutTests: XCTestCase {
         // GroupNorm (statistics from the producing convolution), the time embedding's per-channel
         // add, self-attention, strided downsampling (pad + 3x3 stride 2) and nearest upsampling all
         // blocked: one reorder, before the 3x3 head to 3 channels.
-        let g = try compiled("graphs/bench/ddpm_unet.json", blocked: true).graph
+        let g = try BlockedPlanSupport.compiledBlockedDDPM().graph
         let (plain, reorders) = plainStepsAndReorders(g)
         XCTAssertEqual(reorders, ["conv_norm_out.to_plain"])
         XCTAssertTrue(plain.allSatisfy { $0 == "conv_out" || $0.hasPrefix("time_") || $0.contains("time_emb_proj") || $0.contains("temb") },

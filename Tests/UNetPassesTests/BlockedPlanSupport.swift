@@ -16,6 +16,15 @@ enum BlockedPlanSupport {
         return result
     }
 
+    /// The blocked DDPM UNet, compiled once for every test that reads it (5 s in a debug build).
+    nonisolated(unsafe) private static var blockedDDPM: Compiler.Result?
+    static func compiledBlockedDDPM() throws -> Compiler.Result {
+        if let result = blockedDDPM { return result }
+        let result = try compiled("graphs/bench/ddpm_unet.json", blocked: true)
+        blockedDDPM = result
+        return result
+    }
+
     static func inputs(_ g: OptimizedGraph) -> [String: Tensor] {
         var inputs: [String: Tensor] = [:]
         for (name, step, _) in g.inputs {

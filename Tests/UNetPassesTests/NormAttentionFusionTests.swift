@@ -15,15 +15,6 @@ final class NormAttentionFusionTests: XCTestCase {
                                  "mid_block.attentions.0.group_norm", "up_blocks.2.attentions.0.group_norm",
                                  "up_blocks.2.attentions.1.group_norm", "up_blocks.2.attentions.2.group_norm"]
 
-    /// The blocked DDPM plan, compiled once for the three tests (5 s each in a debug build).
-    nonisolated(unsafe) static var compiledDDPM: Compiler.Result?
-    func ddpm() throws -> Compiler.Result {
-        if let result = Self.compiledDDPM { return result }
-        let result = try BlockedPlanSupport.compiled("graphs/bench/ddpm_unet.json", blocked: true)
-        Self.compiledDDPM = result
-        return result
-    }
-
     func fusedNorms(_ g: OptimizedGraph) -> [String] {
         g.steps.filter { s in
             guard s.live, s.fusedIntoConsumer else { return false }
@@ -42,7 +33,7 @@ final class NormAttentionFusionTests: XCTestCase {
 
     func testDiffusionUNetFusesEveryAttentionNorm() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
-        let result = try ddpm()
+        let result = try BlockedPlanSupport.compiledBlockedDDPM()
         XCTAssertEqual(fusedNorms(result.graph), Self.attentionNorms)
         XCTAssertTrue(result.log.contains { $0.0 == "norm-attention-fusion" && $0.1 == 6 }, "\(result.log)")
         // A fused norm has no buffer; its input stays alive for the attention, which reads it.
@@ -60,7 +51,7 @@ final class NormAttentionFusionTests: XCTestCase {
 
     func testFusedOutputsEqualTheUnfusedOnesAtAnyThreadCount() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
-        let fused = try ddpm()
+        let fused = try BlockedPlanSupport.compiledBlockedDDPM()
         try BlockedPlanSupport.assertBitIdentical(fused, to: unfused(fused), "ddpm")
         // Without the producers' block statistics the attention finds the moments itself.
         var g = fused.graph
@@ -75,7 +66,7 @@ final class NormAttentionFusionTests: XCTestCase {
 
     func testPlansKeepTheFusionAndRefuseNormsTheAttentionCannotCompute() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
-        let result = try ddpm()
+        let result = try BlockedPlanSupport.compiledBlockedDDPM()
         try BlockedPlanSupport.roundTrip(result) { loaded in
             XCTAssertEqual(fusedNorms(loaded.program.graph), Self.attentionNorms)
             // A resnet's norm, read by a convolution.
