@@ -53,4 +53,12 @@ public enum OutputSummary {
         lines.append(row(["total", "\(entries.count)", String(format: "%.2f", total * 1000), "100.0%", String(format: "%.1f", Double(flops) / 1e9 / max(total, 1e-12))]))
         return (lines + stepLines).joined(separator: "\n")
     }
+
+    /// Every step's time, one line per step in run order: name, op (with its epilogue), ms, GFLOP
+    /// (tab-separated, with a header), for tools that compare runs step by step.
+    public static func stepTimes(_ entries: [Executor.ProfileEntry]) -> String {
+        (["step\top\tms\tgflop"] + entries.map { e in
+            "\(e.node)\t\(e.op)\t" + String(format: "%.4f\t%.4f", e.seconds * 1000, Double(e.flops) / 1e9)
+        }).joined(separator: "\n") + "\n"
+    }
 }

@@ -13,12 +13,20 @@ public enum WeightLayout: String, Codable, Sendable {
     case winogradPanels
     /// The same filters for the channel-blocked layout's kernel: `[36][cout / 16][cin][16]`.
     case winogradBlocked
+    /// Any other blocked-layout convolution's filters, 16 output channels innermost:
+    /// `[cout / 16][K][16]` with `K` the kernel's reduction, `cin * kh * kw` (tap-major for a 3x3
+    /// on blocked channels, which runs by im2col) or 9 for a depthwise 3x3. A permutation of the
+    /// plain filters; plans before it stored them plain, which loading still accepts.
+    case blocked
 
     /// Floats a weight of logical `shape` (`[cout, cin/groups, kh, kw]`) takes in this layout, for
     /// convolutions of `groups` groups; nil when the layout does not apply to such a shape.
     public func storedCount(shape: [Int], groups: Int, panelRows: Int) -> Int? {
         switch self {
         case .plain: return OpSemantics.elementCount(shape)
+        case .blocked:
+            guard shape.count == 4, shape[0] >= 16, shape[0] % 16 == 0, shape.allSatisfy({ $0 >= 1 }) else { return nil }
+            return OpSemantics.elementCount(shape)
         case .winogradBlocked:
             guard shape.count == 4, groups == 1, shape[0] >= 16, shape[0] % 16 == 0, shape[1] >= 1, shape[2] == 3, shape[3] == 3 else { return nil }
             return OpSemantics.elementCount([36, shape[0], shape[1]])
@@ -176,20 +184,23 @@ public struct PlanManifest: Codable, Sendable {
                     }
                     guard w.shape == spec.shape else { return "step \(i) ('\(s.name)') has a weight of the wrong shape" }
                     // Plans store every convolution's filters in the layout its kernel reads: Winograd
-                    // (panels or blocks) or GEMM panels, plain for depthwise ones (read directly) and
-                    // other blocked ones (cheap to redo at load); everything else plain.
-                    var layout = WeightLayout.plain
+                    // (panels or blocks), GEMM panels or blocks, plain for plain-layout depthwise ones
+                    // (read directly); everything else plain. Older plans kept blocked filters plain.
+                    var layouts: Set<WeightLayout> = [.plain]
                     var groups = 1
                     if index == 0, case .conv2d(let c) = s.op {
                         groups = c.groups
                         let inputChannels = steps[s.inputs[0]].shape[1]
+                        let blocked = (s.layout ?? .plain) == .blocked16
                         if s.algorithm == .winograd4x4 {
-                            layout = (s.layout ?? .plain) == .plain ? .winogradPanels : .winogradBlocked
-                        } else if !(inputChannels / c.groups == 1 && c.out / c.groups == 1) && (s.layout ?? .plain) == .plain {
-                            layout = .gemmPanels
+                            layouts = [blocked ? .winogradBlocked : .winogradPanels]
+                        } else if blocked {
+                            layouts = [.blocked, .plain]
+                        } else if !(inputChannels / c.groups == 1 && c.out / c.groups == 1) {
+                            layouts = [.gemmPanels]
                         }
                     }
-                    guard w.layout == layout, (1...64).contains(panelRows),
+                    guard layouts.contains(w.layout), (1...64).contains(panelRows),
                           let stored = w.layout.storedCount(shape: w.shape, groups: groups, panelRows: panelRows), w.storedCount == stored else {
                         return "step \(i) ('\(s.name)') has weights stored in a layout or size its kernel does not read"
                     }

@@ -60,6 +60,7 @@ public enum WeightPreparation {
         case .gemmPanels: return .panels(ConvolutionKernel.PackedWeights(c, packed: stored, inputChannels: cin))
         case .winogradPanels: return .winograd(WinogradConvolution.TransformedWeights(transformed: stored, outputChannels: c.out, inputChannels: cin))
         case .winogradBlocked: return .blockedWinograd(BlockedWinogradConvolution.Weights(transformed: stored))
+        case .blocked: return .blocked(BlockedLayoutKernel.Weights(prepared: stored))
         }
     }
 
@@ -72,8 +73,10 @@ public enum WeightPreparation {
         case .panels(let p): return PlanFormat.PreparedWeight(layout: .gemmPanels, values: p.storage.values)
         case .winograd(let w): return PlanFormat.PreparedWeight(layout: .winogradPanels, values: w.storage.values)
         case .blockedWinograd(let w): return PlanFormat.PreparedWeight(layout: .winogradBlocked, values: w.storage.values)
-        // Other blocked filters are a transpose of the plain ones, cheap to redo at load: the plan keeps them plain.
-        case .blocked, .blockedTransposed: return nil
+        // Stored prepared so that loading maps them: prepared at load, the plain filters read to
+        // make them stayed resident beside them (the DDPM UNet's RSS 311 -> 385 MiB, its load 47 -> 100 ms).
+        case .blocked(let w): return PlanFormat.PreparedWeight(layout: .blocked, values: w.storage.values)
+        case .blockedTransposed: return nil
         }
     }
 }

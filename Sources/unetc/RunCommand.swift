@@ -35,6 +35,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Print a per-op time table (with --repeat, each step's median over the runs).")
     var profile = false
 
+    @Option(name: .customLong("profile-steps"), help: "Write every step's time to FILE, tab-separated in run order: step, op, median ms over the runs, GFLOP (implies --profile's timing).")
+    var profileSteps: String?
+
     @Option(name: .customLong("dump-attention"), help: "Write attention maps to DIR: per head and head-averaged softmax of each attention node, and each attention gate's map.")
     var dumpAttention: String?
 
@@ -113,7 +116,7 @@ struct Run: ParsableCommand {
             for i in 0..<repetitions {
                 var run: [Executor.ProfileEntry] = []
                 let start = Date()
-                results = try session.run(given, profile: profile ? { run.append($0) } : nil,
+                results = try session.run(given, profile: profile || profileSteps != nil ? { run.append($0) } : nil,
                                           attention: dumpAttention != nil && i == 0 ? { maps.append(($0, $1)) } : nil)
                 times.append(Date().timeIntervalSince(start))
                 runs.append(run)
@@ -161,5 +164,11 @@ struct Run: ParsableCommand {
                      Double(session.flops) / 1e9, Double(session.flops) / 1e9 / max(seconds, 1e-9)))
         print(String(format: "load: %.1f ms (%@)", session.loadSeconds * 1000, PlanFile.isPlan(graph) ? "plan mapped, weights prepared" : "graph compiled"))
         if profile { print(OutputSummary.profileTable(entries)) }
+        if let path = profileSteps {
+            do { try AtomicFile.write(Data(OutputSummary.stepTimes(entries).utf8), to: path) } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+        }
     }
 }

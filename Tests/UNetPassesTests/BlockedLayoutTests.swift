@@ -109,7 +109,7 @@ final class BlockedLayoutTests: XCTestCase {
         }
     }
 
-    func testBlockedWinogradPlanStoresItsFiltersInBlocks() throws {
+    func testBlockedPlanStoresItsFiltersInBlocks() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
         let result = try compiled("graphs/test/blocked_unet.json", blocked: true)
         try BlockedPlanSupport.roundTrip(result) { loaded in
@@ -124,6 +124,23 @@ final class BlockedLayoutTests: XCTestCase {
             // The same step made plain would read those filters as GEMM panels.
             manifest.steps[e2].layout = nil
             XCTAssertNotNil(manifest.validate())
+            // The other blocked convolutions' filters are stored in blocks too, so loading maps them.
+            let others = manifest.steps.indices.filter { i in
+                guard manifest.steps[i].live, manifest.steps[i].layout == .blocked16, case .conv2d = manifest.steps[i].op else { return false }
+                return manifest.steps[i].algorithm == .gemm
+            }
+            XCTAssertFalse(others.isEmpty)
+            for i in others {
+                guard let w = manifest.steps[i].weights.first ?? nil else { return XCTFail("\(manifest.steps[i].name) has no filters") }
+                XCTAssertEqual(w.layout, .blocked, manifest.steps[i].name)
+                XCTAssertEqual(w.storedCount, w.shape.reduce(1, *), manifest.steps[i].name)
+                // Made plain, the step would read them as GEMM panels.
+                var plain = loaded.manifest
+                plain.steps[i].layout = nil
+                XCTAssertTrue(plain.validate()?.contains("stored in a layout or size its kernel does not read") ?? false,
+                              "\(manifest.steps[i].name): \(plain.validate() ?? "accepted")")
+            }
+            XCTAssertNil(WeightLayout.blocked.storedCount(shape: [40, 16, 1, 1], groups: 1, panelRows: 6))
             // Blocked filters for a channel count that does not fill the blocks.
             XCTAssertNil(WeightLayout.winogradBlocked.storedCount(shape: [40, 16, 3, 3], groups: 1, panelRows: 6))
             XCTAssertNil(WeightLayout.winogradBlocked.storedCount(shape: [48, 16, 1, 1], groups: 1, panelRows: 6))

@@ -104,6 +104,9 @@ enum BlockedLayoutKernel {
         let storage: Tensor
         var data: UnsafePointer<Float> { UnsafePointer(storage.data) }
 
+        /// Filters already in this order (`WeightLayout.blocked`, from a plan), viewed without a copy.
+        init(prepared: Tensor) { storage = prepared }
+
         init(_ c: Conv2D, weight: Tensor, inputChannels: Int) {
             let blocks = c.out / 16
             let taps = c.kernel.0 * c.kernel.1

@@ -76,7 +76,7 @@ enum ConvolutionKernel {
     enum PreparedWeights {
         case panels(PackedWeights)
         case winograd(WinogradConvolution.TransformedWeights)
-        /// Steps in the channel-blocked layout; plans store these filters plain.
+        /// Steps in the channel-blocked layout (`WeightLayout.blocked`).
         case blocked(BlockedLayoutKernel.Weights)
         /// Winograd convolutions in the channel-blocked layout (`WeightLayout.winogradBlocked`).
         case blockedWinograd(BlockedWinogradConvolution.Weights)
