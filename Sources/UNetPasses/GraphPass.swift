@@ -34,6 +34,7 @@ public struct PassManager {
         DepthwisePointwiseFusion(),
         NormAttentionFusion(),
         PadConvolutionFusion(),
+        NormConvolutionFusion(),
         DeadCodeElimination(),
     ]) }
 

@@ -18,8 +18,9 @@ public final class Executor {
     let statistics: [Tensor?]
     /// Per 1x1 step that computes the depthwise step it reads (`Step.fusedIntoConsumer`): that step's weights and clamp.
     let fusedDepthwise: [BlockedLayoutKernel.Depthwise?]
-    /// Per blocked self-attention that computes the norm it reads (`NormAttentionFusion`): that norm.
-    let fusedNorm: [AttentionKernel.FusedNorm?]
+    /// Per blocked self-attention or 3x3 convolution that computes the norm it reads
+    /// (`NormAttentionFusion`, `NormConvolutionFusion`): that norm.
+    let fusedNorm: [NormalizationKernel.FusedNorm?]
     /// Per blocked 3x3 convolution that computes the pad it reads (`PadConvolutionFusion`): its
     /// operator with the padding it then applies itself.
     let fusedPad: [Op?]
@@ -60,15 +61,26 @@ public final class Executor {
             let bias = c.bias && program.weights[d].count > 1 ? program.weights[d][1] : nil
             return BlockedLayoutKernel.Depthwise(weights: weights, bias: bias, lower: bounds.lower, upper: bounds.upper)
         }
-        fusedNorm = steps.map { s in
-            guard s.live, case .attention = s.op, let d = s.inputs.first, steps[d].live, steps[d].fusedIntoConsumer else { return nil }
+        fusedNorm = steps.indices.map { i in
+            let s = steps[i]
+            guard s.live, let d = s.inputs.first, steps[d].live, steps[d].fusedIntoConsumer else { return nil }
+            // Only the kernels that apply a norm as they copy their input: the blocked attention, the blocked im2col.
+            switch s.op {
+            case .attention: break
+            case .conv2d(let c):
+                guard case .blocked = prepared[i], BlockedLayoutKernel.runsIm2col(c, inputChannels: steps[d].shape[1]) else { return nil }
+            default: return nil
+            }
             let w = program.weights[d]
             func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
+            let activations = steps[d].epilogue.compactMap { e -> UnaryOp? in if case .unary(let u) = e { u } else { nil } }
             switch steps[d].op {
             case .groupNorm(let groups, let eps, let affine):
-                return AttentionKernel.FusedNorm(groups: groups, eps: eps, weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil)
+                return NormalizationKernel.FusedNorm(groups: groups, eps: eps, weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil,
+                                                     activations: activations)
             case .instanceNorm(let eps, let affine):
-                return AttentionKernel.FusedNorm(groups: steps[d].shape[1], eps: eps, weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil)
+                return NormalizationKernel.FusedNorm(groups: steps[d].shape[1], eps: eps, weight: affine ? weight(0) : nil,
+                                                     bias: affine ? weight(1) : nil, activations: activations)
             default: return nil
             }
         }
@@ -120,6 +132,9 @@ public final class Executor {
             if program.memory.inPlace.contains(i) || step.fusedIntoConsumer { continue }
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let depthwise = fusedDepthwise[i]
+            if let v = step.inputs.first, g.steps[v].fusedIntoConsumer, depthwise == nil, fusedNorm[i] == nil, fusedPad[i] == nil {
+                throw RuntimeError("internal: step '\(step.name)' reads '\(g.steps[v].name)', which it is to compute, but has no kernel that does")
+            }
             var operands: [Tensor] = []
             for (slot, v) in step.inputs.enumerated() {
                 // A step computed by its reader (a depthwise convolution, a norm): its input stands in for its output.
@@ -152,8 +167,12 @@ public final class Executor {
                                                probabilities: probabilities)
                     handled = true
                 }
+            } else if let norm = fusedNorm[i], case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
+                let bias = c.bias && program.weights[i].count > 1 ? program.weights[i][1] : nil
+                handled = BlockedLayoutKernel.conv2d(c, x: operands[0], weights: weights, bias: bias, out: out,
+                                                     pool: pool, epilogue: epilogue,
+                                                     prologue: (norm, statistics[g.steps[step.inputs[0]].inputs[0]]?.data))
             } else {
-                guard fusedNorm[i] == nil else { throw RuntimeError("internal: step '\(step.name)' computes a norm but has no blocked attention kernel") }
                 handled = execute(fusedPad[i] ?? step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data }, blockedInput: blockedInput[i])

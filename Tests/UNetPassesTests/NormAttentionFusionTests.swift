@@ -15,12 +15,14 @@ final class NormAttentionFusionTests: XCTestCase {
                                  "mid_block.attentions.0.group_norm", "up_blocks.2.attentions.0.group_norm",
                                  "up_blocks.2.attentions.1.group_norm", "up_blocks.2.attentions.2.group_norm"]
 
+    /// The norms fused into the attention that reads them.
     func fusedNorms(_ g: OptimizedGraph) -> [String] {
-        g.steps.filter { s in
-            guard s.live, s.fusedIntoConsumer else { return false }
-            if case .groupNorm = s.op { return true }
+        let users = g.consumers()
+        return g.steps.indices.filter { i in
+            guard g.steps[i].live, g.steps[i].fusedIntoConsumer, case .groupNorm = g.steps[i].op, let reader = users[i].first else { return false }
+            if case .attention = g.steps[reader].op { return true }
             return false
-        }.map(\.name)
+        }.map { g.steps[$0].name }
     }
 
     /// `result` with every norm computed by its own step again.

@@ -135,24 +135,14 @@ enum AttentionKernel {
     /// channel are found first (from `statistics`, the producer's block statistics, when it
     /// recorded them) and applied in the copy.
     static func runSpatialBlocked(_ a: Attention, x: Tensor, projections p: PackedProjections, out: Tensor, pool: ThreadPool,
-                                  probabilities: Tensor?, norm: FusedNorm? = nil, statistics: UnsafeMutablePointer<Float>? = nil) {
+                                  probabilities: Tensor?, norm: NormalizationKernel.FusedNorm? = nil,
+                                  statistics: UnsafeMutablePointer<Float>? = nil) {
         let plainInput = Tensor(shape: x.shape), plainOutput = Tensor(shape: out.shape)
-        let affine = norm.map {
-            NormalizationKernel.blockedAffine(groups: $0.groups, eps: $0.eps, x: x, weight: $0.weight, bias: $0.bias, pool: pool, statistics: statistics)
-        }
+        let affine = norm.map { $0.affine(x: x, pool: pool, statistics: statistics) }
         BlockedLayoutKernel.reorder(x: x, out: plainInput, to: .plain, pool: pool, affine: affine.map { UnsafePointer($0.data) })
         withExtendedLifetime(affine) {}
         runSpatial(a, x: plainInput, projections: p, out: plainOutput, pool: pool, epilogue: nil, probabilities: probabilities)
         BlockedLayoutKernel.reorder(x: plainOutput, out: out, to: .blocked16, pool: pool)
-    }
-
-    /// A GroupNorm (InstanceNorm: a group per channel) that a blocked self-attention computes as it
-    /// copies its input (`NormAttentionFusion`).
-    struct FusedNorm: Sendable {
-        let groups: Int
-        let eps: Double
-        let weight: Tensor?
-        let bias: Tensor?
     }
 
     /// Softmax down each column of `s` (`rows` x `columns`, rows contiguous): the vector kernel

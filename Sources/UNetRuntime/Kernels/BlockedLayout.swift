@@ -130,15 +130,18 @@ enum BlockedLayoutKernel {
         Epilogue.clampBounds(epilogue?.ops ?? []).map { ($0.lower, $0.upper) }
     }
 
-    /// Runs a blocked convolution; returns true when it applied the epilogue itself.
-    static func conv2d(_ c: Conv2D, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?) -> Bool {
+    /// Runs a blocked convolution; returns true when it applied the epilogue itself. With
+    /// `prologue` (a 3x3 that runs by im2col only, `NormConvolutionFusion`), `x` is the norm's
+    /// input, normalised as the im2col copies it (the statistics: its producer's, or nil).
+    static func conv2d(_ c: Conv2D, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?,
+                       prologue: (NormalizationKernel.FusedNorm, UnsafeMutablePointer<Float>?)? = nil) -> Bool {
         let bounds = fusedBounds(epilogue)
         let (lower, upper) = bounds ?? (-.infinity, .infinity)
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let cout = out.shape[1], plane = h * w
         let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
         if runsIm2col(c, inputChannels: cin) {
-            im2colConv3x3(c, x: x, weights: weights, bias: bias, out: out, pool: pool, lower: lower, upper: upper)
+            im2colConv3x3(c, x: x, weights: weights, bias: bias, out: out, pool: pool, lower: lower, upper: upper, prologue: prologue)
         } else if c.groups == 1 && c.kernel == (3, 3) {
             // From a plain image: row ranges and output block pairs split over the threads.
             let pairs = (cout / 16 + 1) / 2
@@ -194,7 +197,12 @@ enum BlockedLayoutKernel {
     /// pixels (`[tile][row block][tilePixels][16]`): a tile's operand is one sequential stream,
     /// where whole-map rows a map's distance apart (4 KB at 8x8) would all fall in the same few L1
     /// sets. Both made the 8x8 convolutions of 512 channels of a diffusion UNet twice as fast.
-    static func im2colConv3x3(_ c: Conv2D, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, lower: Float, upper: Float) {
+    ///
+    /// With `prologue`, each input block is normalised and activated once into the thread's
+    /// scratch, and its nine taps are copied from there; the padding stays zero, as it is outside
+    /// the normalised map.
+    static func im2colConv3x3(_ c: Conv2D, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, lower: Float, upper: Float,
+                              prologue: (NormalizationKernel.FusedNorm, UnsafeMutablePointer<Float>?)? = nil) {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
         let plane = ho * wo, inputPlane = h * w, rowBlocks = cin * 9 / 16
@@ -203,12 +211,10 @@ enum BlockedLayoutKernel {
         let imageColumns = tiles * rowBlocks * tile * 16
         let columns = pool.scratch[0].region(7, count: n * imageColumns)
         let inputBlocks = cin / 16
-        pool.parallelFor(n * rowBlocks, elements: n * rowBlocks * plane * 16) { task in
-            let batch = task / rowBlocks, rowBlock = task % rowBlocks
-            let (tap, block) = (rowBlock / inputBlocks, rowBlock % inputBlocks)
+        /// Copies input block `block` (its `inputPlane` pixels at `src`) at tap `tap` into its rows.
+        func copyTap(_ src: UnsafeRawPointer, batch: Int, tap: Int, block: Int) {
             let (dy, dx) = (tap / 3 - c.pad.0, tap % 3 - c.pad.1)
-            let src = UnsafeRawPointer(xd + (batch * inputBlocks + block) * inputPlane * 16)
-            let base = UnsafeMutableRawPointer(columns + batch * imageColumns + rowBlock * tile * 16)
+            let base = UnsafeMutableRawPointer(columns + batch * imageColumns + (tap * inputBlocks + block) * tile * 16)
             var (t, q) = (0, 0)
             for y in 0..<ho {
                 let sy = y * c.stride.0 + dy
@@ -220,6 +226,22 @@ enum BlockedLayoutKernel {
                     q += 1
                     if q == tile { (t, q) = (t + 1, 0) }
                 }
+            }
+        }
+        if let (norm, statistics) = prologue {
+            let affine = norm.affine(x: x, pool: pool, statistics: statistics)
+            let ad = UnsafePointer(affine.data)
+            pool.parallelFor(n * inputBlocks, withScratch: { task, scratch in
+                let normalised = scratch.region(8, count: inputPlane * 16)
+                norm.apply(xd + task * inputPlane * 16, normalised, pixels: inputPlane, affine: ad, block: task)
+                for tap in 0..<9 { copyTap(UnsafeRawPointer(normalised), batch: task / inputBlocks, tap: tap, block: task % inputBlocks) }
+            })
+            withExtendedLifetime(affine) {}
+        } else {
+            pool.parallelFor(n * rowBlocks, elements: n * rowBlocks * plane * 16) { task in
+                let batch = task / rowBlocks, rowBlock = task % rowBlocks
+                let (tap, block) = (rowBlock / inputBlocks, rowBlock % inputBlocks)
+                copyTap(UnsafeRawPointer(xd + (batch * inputBlocks + block) * inputPlane * 16), batch: batch, tap: tap, block: block)
             }
         }
         let pairs = (cout / 16 + 1) / 2

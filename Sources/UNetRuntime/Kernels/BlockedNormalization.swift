@@ -66,4 +66,27 @@ extension NormalizationKernel {
         withExtendedLifetime(own) {}
         return affine
     }
+
+    /// A GroupNorm (InstanceNorm: a group per channel) and the activations after it, computed by
+    /// the blocked step that reads it as that step copies its input: a self-attention
+    /// (`NormAttentionFusion`, no activations) or a 3x3 convolution's im2col (`NormConvolutionFusion`).
+    struct FusedNorm: Sendable {
+        let groups: Int
+        let eps: Double
+        let weight: Tensor?
+        let bias: Tensor?
+        let activations: [UnaryOp]
+
+        /// Per block of `x`, the norm's 16 scales then 16 shifts (`blockedAffine`).
+        func affine(x: Tensor, pool: ThreadPool, statistics: UnsafeMutablePointer<Float>?) -> Tensor {
+            NormalizationKernel.blockedAffine(groups: groups, eps: eps, x: x, weight: weight, bias: bias, pool: pool, statistics: statistics)
+        }
+
+        /// Block `block` (of `pixels` pixels) normalised and activated into `dst`: the multiply and
+        /// add, then each activation, as the separate norm step computes them.
+        func apply(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, pixels: Int, affine: UnsafePointer<Float>, block: Int) {
+            BlockedLayoutKernel.scaleShift(src, dst, pixels: pixels, scale: affine + block * 32, shift: affine + block * 32 + 16)
+            for u in activations { EpilogueKernel.unary(u, dst, 0..<(pixels * 16)) }
+        }
+    }
 }
