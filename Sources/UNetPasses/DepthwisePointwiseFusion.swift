@@ -38,18 +38,8 @@ public struct DepthwisePointwiseFusion: GraphPass {
     }
 
     public func run(_ graph: inout OptimizedGraph) -> Int {
-        let users = graph.consumers()
-        let outputs = graph.outputSteps
-        var fused = 0
-        for i in graph.steps.indices where graph.steps[i].live && !graph.steps[i].fusedIntoConsumer {
-            let dw = graph.steps[i]
-            guard users[i].count == 1, !outputs.contains(i), !graph.elidedConcats.contains(i), let x = dw.inputs.first else { continue }
-            let pw = graph.steps[users[i][0]]
-            guard pw.inputs.first == i, !pw.fusedIntoConsumer, Self.fusible(dw, into: pw, input: graph.steps[x].shape),
-                  (OpSemantics.elementCount(graph.steps[x].shape) ?? 0) * 4 >= minimumInputBytes else { continue }
-            graph.steps[i].fusedIntoConsumer = true
-            fused += 1
+        graph.fuseIntoReaders { dw, pw, input in
+            Self.fusible(dw, into: pw, input: input) && (OpSemantics.elementCount(input) ?? 0) * 4 >= minimumInputBytes
         }
-        return fused
     }
 }

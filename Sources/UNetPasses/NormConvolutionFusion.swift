@@ -33,16 +33,6 @@ public struct NormConvolutionFusion: GraphPass {
     }
 
     public func run(_ graph: inout OptimizedGraph) -> Int {
-        let users = graph.consumers()
-        let outputs = graph.outputSteps
-        var fused = 0
-        for i in graph.steps.indices where graph.steps[i].live && !graph.steps[i].fusedIntoConsumer {
-            guard users[i].count == 1, !outputs.contains(i), !graph.elidedConcats.contains(i) else { continue }
-            let reader = graph.steps[users[i][0]]
-            guard reader.inputs.first == i, !reader.fusedIntoConsumer, Self.fusible(graph.steps[i], into: reader) else { continue }
-            graph.steps[i].fusedIntoConsumer = true
-            fused += 1
-        }
-        return fused
+        graph.fuseIntoReaders { step, reader, _ in Self.fusible(step, into: reader) }
     }
 }

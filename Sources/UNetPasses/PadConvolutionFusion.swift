@@ -31,17 +31,6 @@ public struct PadConvolutionFusion: GraphPass {
     public static func padding(of c: Conv2D, fused pad: Pad) -> (Int, Int) { (c.pad.0 + pad.top, c.pad.1 + pad.left) }
 
     public func run(_ graph: inout OptimizedGraph) -> Int {
-        let users = graph.consumers()
-        let outputs = graph.outputSteps
-        var fused = 0
-        for i in graph.steps.indices where graph.steps[i].live && !graph.steps[i].fusedIntoConsumer {
-            guard users[i].count == 1, !outputs.contains(i), !graph.elidedConcats.contains(i), let x = graph.steps[i].inputs.first else { continue }
-            let reader = graph.steps[users[i][0]]
-            guard reader.inputs.first == i, !reader.fusedIntoConsumer, Self.fusible(graph.steps[i], into: reader, input: graph.steps[x].shape)
-            else { continue }
-            graph.steps[i].fusedIntoConsumer = true
-            fused += 1
-        }
-        return fused
+        graph.fuseIntoReaders { step, reader, input in Self.fusible(step, into: reader, input: input) }
     }
 }

@@ -16,6 +16,24 @@ enum BlockedPlanSupport {
         return result
     }
 
+    /// The steps of `g` computed by their reader (`Step.fusedIntoConsumer`) whose operator is a
+    /// `kind` and whose reader's operator is a `reader`, in order.
+    static func fusedSteps(_ g: OptimizedGraph, _ kind: (Op) -> Bool, readBy reader: (Op) -> Bool) -> [String] {
+        let users = g.consumers()
+        return g.steps.indices.filter { i in
+            guard g.steps[i].live, g.steps[i].fusedIntoConsumer, kind(g.steps[i].op), let r = users[i].first else { return false }
+            return reader(g.steps[r].op)
+        }.map { g.steps[$0].name }
+    }
+
+    /// `result` with the steps named `names` computed by their own steps again.
+    static func unfusing(_ result: Compiler.Result, _ names: [String]) -> Compiler.Result {
+        var g = result.graph
+        let set = Set(names)
+        for i in g.steps.indices where set.contains(g.steps[i].name) { g.steps[i].fusedIntoConsumer = false }
+        return Compiler.Result(graph: g, memory: MemoryPlan.plan(g), log: result.log)
+    }
+
     /// The blocked DDPM UNet, compiled once for every test that reads it (5 s in a debug build).
     nonisolated(unsafe) private static var blockedDDPM: Compiler.Result?
     static func compiledBlockedDDPM() throws -> Compiler.Result {

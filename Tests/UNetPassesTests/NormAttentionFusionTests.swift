@@ -17,21 +17,11 @@ final class NormAttentionFusionTests: XCTestCase {
 
     /// The norms fused into the attention that reads them.
     func fusedNorms(_ g: OptimizedGraph) -> [String] {
-        let users = g.consumers()
-        return g.steps.indices.filter { i in
-            guard g.steps[i].live, g.steps[i].fusedIntoConsumer, case .groupNorm = g.steps[i].op, let reader = users[i].first else { return false }
-            if case .attention = g.steps[reader].op { return true }
-            return false
-        }.map { g.steps[$0].name }
+        BlockedPlanSupport.fusedSteps(g, { if case .groupNorm = $0 { true } else { false } },
+                                      readBy: { if case .attention = $0 { true } else { false } })
     }
 
-    /// `result` with every norm computed by its own step again.
-    func unfused(_ result: Compiler.Result) -> Compiler.Result {
-        var g = result.graph
-        let norms = Set(fusedNorms(g))
-        for i in g.steps.indices where norms.contains(g.steps[i].name) { g.steps[i].fusedIntoConsumer = false }
-        return Compiler.Result(graph: g, memory: MemoryPlan.plan(g), log: result.log)
-    }
+    func unfused(_ result: Compiler.Result) -> Compiler.Result { BlockedPlanSupport.unfusing(result, fusedNorms(result.graph)) }
 
     func testDiffusionUNetFusesEveryAttentionNorm() throws {
         try XCTSkipUnless(BlockedLayoutKernel.available, "the blocked kernels need AVX2 or AVX-512")
