@@ -35,6 +35,7 @@ public struct PassManager {
         NormAttentionFusion(),
         PadConvolutionFusion(),
         NormConvolutionFusion(),
+        UpsampleConvolutionFusion(),
         DeadCodeElimination(),
     ]) }
 

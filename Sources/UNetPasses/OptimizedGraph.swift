@@ -78,8 +78,9 @@ public struct Step: Sendable {
     /// A step its only reader computes as it goes: a blocked depthwise convolution by the blocked
     /// 1x1 convolution after it, band by band (`DepthwisePointwiseFusion`), or a blocked norm by
     /// the self-attention or the 3x3 convolution after it, as they copy their input
-    /// (`NormAttentionFusion`, `NormConvolutionFusion`), or a zero pad by the 3x3 convolution after
-    /// it, in its im2col (`PadConvolutionFusion`). It has no
+    /// (`NormAttentionFusion`, `NormConvolutionFusion`), or a zero pad or a nearest upsampling by
+    /// the 3x3 convolution after it, in its im2col (`PadConvolutionFusion`,
+    /// `UpsampleConvolutionFusion`). It has no
     /// buffer and does not run itself; its reader reads its input.
     public var fusedIntoConsumer = false
 

@@ -1,7 +1,7 @@
 import UNetIR
 
 /// What the fusions into a step's reader share (`DepthwisePointwiseFusion`, `NormAttentionFusion`,
-/// `NormConvolutionFusion`, `PadConvolutionFusion`): a step read by one step only, not a graph
+/// `NormConvolutionFusion`, `PadConvolutionFusion`, `UpsampleConvolutionFusion`): a step read by one step only, not a graph
 /// output nor an elided concatenation, whose reader reads it once as its first input and computes
 /// it as it goes (`Step.fusedIntoConsumer`).
 extension OptimizedGraph {

@@ -224,7 +224,7 @@ public struct PlanManifest: Codable, Sendable {
             }
         }
         if let output = outputs.first(where: { g.steps[$0.step].layout != .plain }) { return "output '\(output.name)' is not in the plain layout" }
-        // Steps computed by their reader: a depthwise step by the 1x1 step that reads it once, a norm by its attention or 3x3, a pad by its 3x3.
+        // Steps computed by their reader: a depthwise step by the 1x1 step that reads it once, a norm by its attention or 3x3, a pad or an upsampling by its 3x3.
         let fused = steps.indices.filter { steps[$0].live && steps[$0].fusedIntoConsumer == true }
         if !fused.isEmpty {
             let users = g.consumers()
@@ -235,7 +235,8 @@ public struct PlanManifest: Codable, Sendable {
                       DepthwisePointwiseFusion.fusible(g.steps[i], into: g.steps[users[i][0]], input: g.steps[x].shape)
                         || NormAttentionFusion.fusible(g.steps[i], into: g.steps[users[i][0]])
                         || PadConvolutionFusion.fusible(g.steps[i], into: g.steps[users[i][0]], input: g.steps[x].shape)
-                        || NormConvolutionFusion.fusible(g.steps[i], into: g.steps[users[i][0]]) else {
+                        || NormConvolutionFusion.fusible(g.steps[i], into: g.steps[users[i][0]])
+                        || UpsampleConvolutionFusion.fusible(g.steps[i], into: g.steps[users[i][0]], input: g.steps[x].shape) else {
                     return "step \(i) ('\(steps[i].name)') is marked as computed by its reader, which cannot compute it"
                 }
             }

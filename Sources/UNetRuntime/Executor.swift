@@ -24,6 +24,8 @@ public final class Executor {
     /// Per blocked 3x3 convolution that computes the pad it reads (`PadConvolutionFusion`): its
     /// operator with the padding it then applies itself.
     let fusedPad: [Op?]
+    /// Per blocked 3x3 convolution that computes the nearest 2x upsampling it reads (`UpsampleConvolutionFusion`).
+    let fusedUpsample: [Bool]
     /// Plain steps that read their input in the blocked layout (`BlockedLayoutSelection.readsBlockedInput`).
     let blockedInput: [Bool]
 
@@ -90,6 +92,11 @@ public final class Executor {
             c.pad = PadConvolutionFusion.padding(of: c, fused: p)
             return .conv2d(c)
         }
+        fusedUpsample = steps.indices.map { i in
+            guard steps[i].live, case .conv2d(let c) = steps[i].op, let d = steps[i].inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
+                  case .upsample = steps[d].op, case .blocked = prepared[i] else { return false }
+            return BlockedLayoutKernel.runsIm2col(c, inputChannels: steps[d].shape[1])
+        }
         blockedInput = steps.map { s in
             guard s.live, s.layout == .plain, let x = s.inputs.first, case .conv2d = s.op else { return false }
             return steps[x].layout == .blocked16
@@ -132,7 +139,7 @@ public final class Executor {
             if program.memory.inPlace.contains(i) || step.fusedIntoConsumer { continue }
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let depthwise = fusedDepthwise[i]
-            if let v = step.inputs.first, g.steps[v].fusedIntoConsumer, depthwise == nil, fusedNorm[i] == nil, fusedPad[i] == nil {
+            if let v = step.inputs.first, g.steps[v].fusedIntoConsumer, depthwise == nil, fusedNorm[i] == nil, fusedPad[i] == nil, !fusedUpsample[i] {
                 throw RuntimeError("internal: step '\(step.name)' reads '\(g.steps[v].name)', which it is to compute, but has no kernel that does")
             }
             var operands: [Tensor] = []
@@ -167,11 +174,11 @@ public final class Executor {
                                                probabilities: probabilities)
                     handled = true
                 }
-            } else if let norm = fusedNorm[i], case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
+            } else if fusedNorm[i] != nil || fusedUpsample[i], case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
                 let bias = c.bias && program.weights[i].count > 1 ? program.weights[i][1] : nil
-                handled = BlockedLayoutKernel.conv2d(c, x: operands[0], weights: weights, bias: bias, out: out,
-                                                     pool: pool, epilogue: epilogue,
-                                                     prologue: (norm, statistics[g.steps[step.inputs[0]].inputs[0]]?.data))
+                handled = BlockedLayoutKernel.conv2d(c, x: operands[0], weights: weights, bias: bias, out: out, pool: pool, epilogue: epilogue,
+                                                     prologue: fusedNorm[i].map { ($0, statistics[g.steps[step.inputs[0]].inputs[0]]?.data) },
+                                                     upsampled: fusedUpsample[i])
             } else {
                 handled = execute(fusedPad[i] ?? step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],

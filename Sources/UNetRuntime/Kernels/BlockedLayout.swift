@@ -132,16 +132,18 @@ enum BlockedLayoutKernel {
 
     /// Runs a blocked convolution; returns true when it applied the epilogue itself. With
     /// `prologue` (a 3x3 that runs by im2col only, `NormConvolutionFusion`), `x` is the norm's
-    /// input, normalised as the im2col copies it (the statistics: its producer's, or nil).
+    /// input, normalised as the im2col copies it (the statistics: its producer's, or nil); with
+    /// `upsampled` (the same, `UpsampleConvolutionFusion`), `x` is a nearest 2x upsampling's input.
     static func conv2d(_ c: Conv2D, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, epilogue: EpilogueContext?,
-                       prologue: (NormalizationKernel.FusedNorm, UnsafeMutablePointer<Float>?)? = nil) -> Bool {
+                       prologue: (NormalizationKernel.FusedNorm, UnsafeMutablePointer<Float>?)? = nil, upsampled: Bool = false) -> Bool {
         let bounds = fusedBounds(epilogue)
         let (lower, upper) = bounds ?? (-.infinity, .infinity)
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let cout = out.shape[1], plane = h * w
         let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
         if runsIm2col(c, inputChannels: cin) {
-            im2colConv3x3(c, x: x, weights: weights, bias: bias, out: out, pool: pool, lower: lower, upper: upper, prologue: prologue)
+            im2colConv3x3(c, x: x, weights: weights, bias: bias, out: out, pool: pool, lower: lower, upper: upper, prologue: prologue,
+                          upsampled: upsampled)
         } else if c.groups == 1 && c.kernel == (3, 3) {
             // From a plain image: row ranges and output block pairs split over the threads.
             let pairs = (cout / 16 + 1) / 2
@@ -200,12 +202,16 @@ enum BlockedLayoutKernel {
     ///
     /// With `prologue`, each input block is normalised and activated once into the thread's
     /// scratch, and its nine taps are copied from there; the padding stays zero, as it is outside
-    /// the normalised map.
+    /// the normalised map. With `upsampled`, the convolution's input is `x` upsampled 2x (nearest):
+    /// a tap at (y, x) of that map reads `x` at (y / 2, x / 2).
     static func im2colConv3x3(_ c: Conv2D, x: Tensor, weights: Weights, bias: Tensor?, out: Tensor, pool: ThreadPool, lower: Float, upper: Float,
-                              prologue: (NormalizationKernel.FusedNorm, UnsafeMutablePointer<Float>?)? = nil) {
-        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+                              prologue: (NormalizationKernel.FusedNorm, UnsafeMutablePointer<Float>?)? = nil, upsampled: Bool = false) {
+        let (n, cin) = (x.shape[0], x.shape[1])
+        let shift = upsampled ? 1 : 0
+        // The convolution's input map; `x` is (h >> shift) x (w >> shift).
+        let (h, w) = (x.shape[2] << shift, x.shape[3] << shift)
         let (cout, ho, wo) = (out.shape[1], out.shape[2], out.shape[3])
-        let plane = ho * wo, inputPlane = h * w, rowBlocks = cin * 9 / 16
+        let plane = ho * wo, inputPlane = x.shape[2] * x.shape[3], rowBlocks = cin * 9 / 16
         let xd = UnsafePointer(x.data), od = out.data, wd = weights.data, bd = bias.map { UnsafePointer($0.data) }
         let tile = tilePixels, tiles = (plane + tile - 1) / tile
         let imageColumns = tiles * rowBlocks * tile * 16
@@ -221,7 +227,8 @@ enum BlockedLayoutKernel {
                 for px in 0..<wo {
                     let sx = px * c.stride.1 + dx
                     let inside = UInt(bitPattern: sy) < UInt(h) && UInt(bitPattern: sx) < UInt(w)
-                    let v = inside ? src.loadUnaligned(fromByteOffset: (sy * w + sx) * 64, as: SIMD16<Float>.self) : SIMD16<Float>()
+                    let v = inside ? src.loadUnaligned(fromByteOffset: ((sy >> shift) * (w >> shift) + (sx >> shift)) * 64, as: SIMD16<Float>.self)
+                                   : SIMD16<Float>()
                     base.storeBytes(of: v, toByteOffset: (t * rowBlocks * tile + q) * 64, as: SIMD16<Float>.self)
                     q += 1
                     if q == tile { (t, q) = (t + 1, 0) }
