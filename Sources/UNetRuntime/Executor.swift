@@ -86,9 +86,10 @@ public final class Executor {
             default: return nil
             }
         }
-        fusedPad = steps.map { s in
-            guard s.live, case .conv2d(var c) = s.op, let d = s.inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
-                  case .pad(let p) = steps[d].op else { return nil }
+        fusedPad = steps.indices.map { i in
+            guard steps[i].live, case .conv2d(var c) = steps[i].op, let d = steps[i].inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
+                  case .pad(let p) = steps[d].op, case .blocked = prepared[i], BlockedLayoutKernel.runsIm2col(c, inputChannels: steps[d].shape[1])
+            else { return nil }
             c.pad = PadConvolutionFusion.padding(of: c, fused: p)
             return .conv2d(c)
         }
@@ -144,7 +145,7 @@ public final class Executor {
             }
             var operands: [Tensor] = []
             for (slot, v) in step.inputs.enumerated() {
-                // A step computed by its reader (a depthwise convolution, a norm): its input stands in for its output.
+                // A step computed by its reader (a depthwise convolution, a norm, a pad, an upsampling): its input stands in for its output.
                 let source = slot == 0 && g.steps[v].fusedIntoConsumer ? g.steps[v].inputs[0] : v
                 guard let t = values[source] else { throw RuntimeError("internal: step '\(step.name)' reads a value with no storage") }
                 operands.append(t)
@@ -180,6 +181,10 @@ public final class Executor {
                                                      prologue: fusedNorm[i].map { ($0, statistics[g.steps[step.inputs[0]].inputs[0]]?.data) },
                                                      upsampled: fusedUpsample[i])
             } else {
+                // The kernels above are the ones that apply a norm or an upsampling as they read.
+                if fusedNorm[i] != nil || fusedUpsample[i] {
+                    throw RuntimeError("internal: step '\(step.name)' is to compute the step it reads, but its kernel cannot")
+                }
                 handled = execute(fusedPad[i] ?? step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data }, blockedInput: blockedInput[i])
