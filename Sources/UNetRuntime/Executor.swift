@@ -16,16 +16,8 @@ public final class Executor {
     let attentionProjections: [AttentionKernel.PackedProjections?]
     /// Per step with a `.statistics` epilogue: its block statistics, read by the norms that consume it.
     let statistics: [Tensor?]
-    /// Per 1x1 step that computes the depthwise step it reads (`Step.fusedIntoConsumer`): that step's weights and clamp.
-    let fusedDepthwise: [BlockedLayoutKernel.Depthwise?]
-    /// Per blocked self-attention or 3x3 convolution that computes the norm it reads
-    /// (`NormAttentionFusion`, `NormConvolutionFusion`): that norm.
-    let fusedNorm: [NormalizationKernel.FusedNorm?]
-    /// Per blocked 3x3 convolution that computes the pad it reads (`PadConvolutionFusion`): its
-    /// operator with the padding it then applies itself.
-    let fusedPad: [Op?]
-    /// Per blocked 3x3 convolution that computes the nearest 2x upsampling it reads (`UpsampleConvolutionFusion`).
-    let fusedUpsample: [Bool]
+    /// Per step that computes the step it reads (`Step.fusedIntoConsumer`): what its kernel needs of it.
+    let fusedInput: [FusedInput?]
     /// Plain steps that read their input in the blocked layout (`BlockedLayoutSelection.readsBlockedInput`).
     let blockedInput: [Bool]
 
@@ -56,48 +48,7 @@ public final class Executor {
             return WeightPreparation.view(program.graph, step: i, stored: w, layout: program.layouts[i])
         }
         let steps = program.graph.steps, prepared = packed
-        fusedDepthwise = steps.indices.map { i in
-            guard steps[i].live, let d = steps[i].inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
-                  case .blocked(let weights) = prepared[d], case .conv2d(let c) = steps[d].op,
-                  let bounds = Epilogue.clampBounds(steps[d].epilogue) else { return nil }
-            let bias = c.bias && program.weights[d].count > 1 ? program.weights[d][1] : nil
-            return BlockedLayoutKernel.Depthwise(weights: weights, bias: bias, lower: bounds.lower, upper: bounds.upper)
-        }
-        fusedNorm = steps.indices.map { i in
-            let s = steps[i]
-            guard s.live, let d = s.inputs.first, steps[d].live, steps[d].fusedIntoConsumer else { return nil }
-            // Only the kernels that apply a norm as they copy their input: the blocked attention, the blocked im2col.
-            switch s.op {
-            case .attention: break
-            case .conv2d(let c):
-                guard case .blocked = prepared[i], BlockedLayoutKernel.runsIm2col(c, inputChannels: steps[d].shape[1]) else { return nil }
-            default: return nil
-            }
-            let w = program.weights[d]
-            func weight(_ i: Int) -> Tensor? { i < w.count ? w[i] : nil }
-            let activations = steps[d].epilogue.compactMap { e -> UnaryOp? in if case .unary(let u) = e { u } else { nil } }
-            switch steps[d].op {
-            case .groupNorm(let groups, let eps, let affine):
-                return NormalizationKernel.FusedNorm(groups: groups, eps: eps, weight: affine ? weight(0) : nil, bias: affine ? weight(1) : nil,
-                                                     activations: activations)
-            case .instanceNorm(let eps, let affine):
-                return NormalizationKernel.FusedNorm(groups: steps[d].shape[1], eps: eps, weight: affine ? weight(0) : nil,
-                                                     bias: affine ? weight(1) : nil, activations: activations)
-            default: return nil
-            }
-        }
-        fusedPad = steps.indices.map { i in
-            guard steps[i].live, case .conv2d(var c) = steps[i].op, let d = steps[i].inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
-                  case .pad(let p) = steps[d].op, case .blocked = prepared[i], BlockedLayoutKernel.runsIm2col(c, inputChannels: steps[d].shape[1])
-            else { return nil }
-            c.pad = PadConvolutionFusion.padding(of: c, fused: p)
-            return .conv2d(c)
-        }
-        fusedUpsample = steps.indices.map { i in
-            guard steps[i].live, case .conv2d(let c) = steps[i].op, let d = steps[i].inputs.first, steps[d].live, steps[d].fusedIntoConsumer,
-                  case .upsample = steps[d].op, case .blocked = prepared[i] else { return false }
-            return BlockedLayoutKernel.runsIm2col(c, inputChannels: steps[d].shape[1])
-        }
+        fusedInput = steps.indices.map { i in Executor.fusedInput(of: i, in: program, prepared: prepared) }
         blockedInput = steps.map { s in
             guard s.live, s.layout == .plain, let x = s.inputs.first, case .conv2d = s.op else { return false }
             return steps[x].layout == .blocked16
@@ -139,8 +90,8 @@ public final class Executor {
             if case .input = step.op { continue }
             if program.memory.inPlace.contains(i) || step.fusedIntoConsumer { continue }
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            let depthwise = fusedDepthwise[i]
-            if let v = step.inputs.first, g.steps[v].fusedIntoConsumer, depthwise == nil, fusedNorm[i] == nil, fusedPad[i] == nil, !fusedUpsample[i] {
+            let fused = fusedInput[i]
+            if let v = step.inputs.first, g.steps[v].fusedIntoConsumer, fused == nil {
                 throw RuntimeError("internal: step '\(step.name)' reads '\(g.steps[v].name)', which it is to compute, but has no kernel that does")
             }
             var operands: [Tensor] = []
@@ -159,33 +110,36 @@ public final class Executor {
             }
             let epilogue = step.epilogue.isEmpty ? nil : EpilogueContext(ops: step.epilogue, operands: operands, statistics: statistics[i]?.data)
             let handled: Bool
-            if let depthwise, case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
+            if case .depthwise(let depthwise) = fused, case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
                 let bias = c.bias && program.weights[i].count > 1 ? program.weights[i][1] : nil
                 handled = BlockedLayoutKernel.depthwisePointwise(depthwise, x: operands[0], weights: weights, bias: bias, out: out, pool: pool,
                                                                  epilogue: epilogue)
             } else if let projections = attentionProjections[i], case .attention(let a) = step.op {
                 if step.layout == .blocked16 {
-                    let norm = fusedNorm[i]
+                    let norm = fused?.norm
                     AttentionKernel.runSpatialBlocked(a, x: operands[0], projections: projections, out: out, pool: pool,
-                                                      probabilities: probabilities, norm: norm,
-                                                      statistics: norm == nil ? nil : statistics[g.steps[step.inputs[0]].inputs[0]]?.data)
+                                                      probabilities: probabilities, norm: norm?.norm, statistics: norm.flatMap { statistics[$0.producer]?.data })
                     handled = false
                 } else {
                     AttentionKernel.runSpatial(a, x: operands[0], projections: projections, out: out, pool: pool, epilogue: epilogue,
                                                probabilities: probabilities)
                     handled = true
                 }
-            } else if fusedNorm[i] != nil || fusedUpsample[i], case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
+            } else if fused?.norm != nil || fused?.isUpsample == true, case .blocked(let weights) = packed[i], case .conv2d(let c) = step.op {
                 let bias = c.bias && program.weights[i].count > 1 ? program.weights[i][1] : nil
                 handled = BlockedLayoutKernel.conv2d(c, x: operands[0], weights: weights, bias: bias, out: out, pool: pool, epilogue: epilogue,
-                                                     prologue: fusedNorm[i].map { ($0, statistics[g.steps[step.inputs[0]].inputs[0]]?.data) },
-                                                     upsampled: fusedUpsample[i])
+                                                     prologue: fused?.norm.map { ($0.norm, statistics[$0.producer]?.data) },
+                                                     upsampled: fused?.isUpsample == true)
             } else {
-                // The kernels above are the ones that apply a norm or an upsampling as they read.
-                if fusedNorm[i] != nil || fusedUpsample[i] {
+                var op = step.op
+                switch fused {
+                case nil: break
+                case .pad(let padded)?: op = padded
+                // The kernels above are the ones that compute a depthwise step, a norm or an upsampling as they read.
+                case .depthwise?, .norm?, .upsample?:
                     throw RuntimeError("internal: step '\(step.name)' is to compute the step it reads, but its kernel cannot")
                 }
-                handled = execute(fusedPad[i] ?? step.op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
+                handled = execute(op, layout: step.layout, operands: Array(operands.prefix(step.operatorArity)), weights: program.weights[i],
                                   out: out, epilogue: epilogue, probabilities: probabilities, packed: packed[i],
                                   inputStatistics: step.inputs.first.flatMap { statistics[$0]?.data }, blockedInput: blockedInput[i])
             }
@@ -197,10 +151,10 @@ public final class Executor {
             }
             if let profile {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                let fused = depthwise == nil ? nil : step.inputs.first.map { g.steps[$0] }
-                profile(ProfileEntry(node: step.name, op: (fused == nil ? "" : "depthwise+") + step.op.name
+                let depthwise: Step? = if case .depthwise = fused, let d = step.inputs.first { g.steps[d] } else { nil }
+                profile(ProfileEntry(node: step.name, op: (depthwise == nil ? "" : "depthwise+") + step.op.name
                                         + (step.epilogue.isEmpty ? "" : "+" + step.epilogue.map(\.name).joined(separator: "+")),
-                                     seconds: seconds, flops: g.flops(of: step) + (fused.map { g.flops(of: $0) } ?? 0)))
+                                     seconds: seconds, flops: g.flops(of: step) + (depthwise.map { g.flops(of: $0) } ?? 0)))
             }
         }
         for (name, id) in g.outputs {
